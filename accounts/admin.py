@@ -1,0 +1,39 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from accounts import services
+from accounts.models import User
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ["username", "display_name", "email", "is_active", "is_staff", "is_moderator_flag", "last_seen"]
+    list_filter = ["is_active", "is_staff", "is_superuser", "groups"]
+    search_fields = ["username", "display_name", "email"]
+    fieldsets = (*DjangoUserAdmin.fieldsets, ("Chat", {"fields": ("display_name", "last_seen")}))
+    readonly_fields = ["last_seen"]
+    actions = ["make_moderator", "remove_moderator", "deactivate"]
+
+    @admin.display(boolean=True, description="moderator")
+    def is_moderator_flag(self, user: User) -> bool:
+        return user.is_moderator
+
+    @admin.action(description="Make the selected users moderators")
+    def make_moderator(self, request, queryset):
+        for user in queryset:
+            services.user_set_moderator(user=user, is_moderator=True)
+        self.message_user(request, f"{queryset.count()} user(s) are now moderators.", messages.SUCCESS)
+
+    @admin.action(description="Remove the moderator role")
+    def remove_moderator(self, request, queryset):
+        for user in queryset:
+            services.user_set_moderator(user=user, is_moderator=False)
+        self.message_user(request, f"{queryset.count()} user(s) are no longer moderators.", messages.SUCCESS)
+
+    @admin.action(description="Deactivate (ban) the selected users")
+    def deactivate(self, request, queryset):
+        users = list(queryset.exclude(pk=request.user.pk))
+        for user in users:
+            services.user_set_active(user=user, is_active=False)
+        count = len(users)
+        self.message_user(request, f"{count} user(s) deactivated.", messages.SUCCESS)

@@ -1,0 +1,71 @@
+"""The one place REST errors get their `{"detail", "code"}` shape."""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from chatproject.errors import DomainError, FieldErrors
+
+_CODE_BY_CLASS: list[tuple[type[Exception], str]] = [
+    (exceptions.NotAuthenticated, "not_authenticated"),
+    (exceptions.AuthenticationFailed, "not_authenticated"),
+    (exceptions.PermissionDenied, "permission_denied"),
+    (exceptions.NotFound, "not_found"),
+    (exceptions.Throttled, "throttled"),
+    (exceptions.ParseError, "invalid"),
+    (exceptions.UnsupportedMediaType, "invalid"),
+    (exceptions.MethodNotAllowed, "method_not_allowed"),
+    (exceptions.NotAcceptable, "not_acceptable"),
+]
+
+
+def _code_for(exc: Exception) -> str:
+    for cls, code in _CODE_BY_CLASS:
+        if isinstance(exc, cls):
+            return code
+    return "invalid"
+
+
+def _detail_text(detail: Any) -> str:
+    if isinstance(detail, dict):
+        detail = detail.get("detail", next(iter(detail.values()), ""))
+    if isinstance(detail, list):
+        detail = detail[0] if detail else ""
+    return str(detail)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, FieldErrors):
+        return Response(exc.fields, status=exc.status)
+    if isinstance(exc, DomainError):
+        headers = {}
+        wait = getattr(exc, "wait", None)
+        if wait:
+            headers["Retry-After"] = str(int(wait) + 1)
+        return Response({"detail": exc.detail, "code": exc.code}, status=exc.status, headers=headers)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        # Field errors keep DRF's shape (field -> list of messages), as the contract says.
+        if not isinstance(response.data, dict):
+            response.data = {"detail": _detail_text(response.data), "code": "invalid"}
+        return response
+    if response.status_code == status.HTTP_413_REQUEST_ENTITY_TOO_LARGE:
+        code = "too_large"
+    else:
+        code = _code_for(exc)
+    response.data = {"detail": _detail_text(response.data), "code": code}
+    if code == "not_authenticated" and response.status_code == status.HTTP_403_FORBIDDEN:
+        # Views without authenticators (login, register) still answer 401 to bad credentials.
+        response.status_code = status.HTTP_401_UNAUTHORIZED
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response

@@ -1,0 +1,102 @@
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from django.db import OperationalError, connection
+from django.test import Client
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTRACT_PATHS = [
+    "/api/v1/auth/register/",
+    "/api/v1/auth/token/",
+    "/api/v1/auth/token/refresh/",
+    "/api/v1/auth/logout/",
+    "/api/v1/me/",
+    "/api/v1/users/",
+]
+
+
+@pytest.mark.django_db
+def test_schema_is_openapi3_and_lists_endpoints():
+    response = Client().get("/api/schema/")
+    assert response.status_code == 200
+    schema = yaml.safe_load(response.content)
+    assert schema["openapi"].startswith("3.")
+    for path in CONTRACT_PATHS:
+        assert path in schema["paths"], path
+    register = schema["paths"]["/api/v1/auth/register/"]["post"]
+    assert "requestBody" in register and "201" in register["responses"]
+
+
+@pytest.mark.django_db
+def test_swagger_ui_page():
+    response = Client().get("/api/docs/")
+    assert response.status_code == 200
+    assert b"swagger" in response.content.lower()
+
+
+def test_healthz():
+    response = Client().get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readyz_ok():
+    response = Client().get("/readyz")
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readyz_503_names_the_database(monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(connection, "cursor", unreachable)
+    response = Client().get("/readyz")
+    assert response.status_code == 503
+    assert list(response.json()["failing"]) == ["database"]
+
+
+@pytest.mark.django_db
+def test_metrics_are_prometheus_text():
+    Client().get("/healthz")
+    response = Client().get("/metrics")
+    assert response.status_code == 200
+    assert b"django_http_requests_total_by_method_total" in response.content
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS"}}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="chat.example.com",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_refuses_to_start_without_secret_key_when_debug_off():
+    result = _manage("check", DEBUG="0", ALLOWED_HOSTS="chat.example.com")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr

@@ -1,0 +1,56 @@
+"""Fixtures shared by every app's tests."""
+
+import os
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def needs_services(*, postgres: bool = False, redis: bool = False) -> None:
+    """Skips (or, with REQUIRE_SERVICES=1, fails) a test whose services are not configured."""
+    missing = []
+    if postgres and settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        missing.append("PostgreSQL (set DATABASE_URL=postgres://...)")
+    if redis and not settings.REDIS_URL:
+        missing.append("Redis (set REDIS_URL=redis://...)")
+    if not missing:
+        return
+    reason = "needs " + " and ".join(missing)
+    if REQUIRE_SERVICES:
+        pytest.fail(f"REQUIRE_SERVICES=1 but this test {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashers(settings, request):
+    # Argon2 on purpose is slow; tests that check hashing opt out with the `real_hashers` marker.
+    if "real_hashers" not in request.keywords:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "real_hashers: use the production password hashers")
+
+
+@pytest.fixture
+def make_user(db):
+    from accounts.tests.factories import create_user
+
+    return create_user
+
+
+@pytest.fixture
+def api():
+    from accounts.tests.factories import ApiClient
+
+    return ApiClient()
