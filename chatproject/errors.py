@@ -50,3 +50,9 @@ class FieldErrors(Invalid):
     def __init__(self, fields: dict[str, list[str]]) -> None:
         self.fields = fields
         super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in fields.items()))
+
+
+class FieldTooLarge(FieldErrors):
+    """A field over its size limit: a field error for REST, `too_large` on the socket."""
+
+    code = "too_large"

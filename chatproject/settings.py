@@ -42,7 +42,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_prometheus",
     "accounts",
+    "rooms",
     "messaging",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -219,6 +221,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RoomKindEnum": "rooms.models.Room.Kind",
+        "NewRoomKindEnum": [("public", "public"), ("private", "private")],
+        "MemberRoleEnum": "rooms.models.Membership.Role",
+        "MessageStatusEnum": [("sent", "sent"), ("delivered", "delivered"), ("read", "read")],
+        "NotificationKindEnum": "notifications.models.Notification.Kind",
+    },
 }
 
 # --- Rate limits -----------------------------------------------------------------------

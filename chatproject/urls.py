@@ -6,6 +6,8 @@ from chatproject import health, views
 
 api_v1 = [
     path("", include("accounts.api.urls")),
+    path("", include("rooms.api.urls")),
+    path("", include("messaging.api.urls")),
 ]
 
 urlpatterns = [

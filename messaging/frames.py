@@ -5,11 +5,46 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from accounts.selectors import user_public
-from chatproject.errors import Invalid
+from chatproject.errors import FieldErrors, Invalid
+from chatproject.realtime import room_group
+from messaging import selectors, services
+from rooms.selectors import room_ids_for_user
+
+
+def _int_field(frame: dict, name: str, *, required: bool = True, minimum: int = 0) -> int | None:
+    value = frame.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise FieldErrors({name: [f"Must be an integer of at least {minimum}."]})
+    return value
+
+
+def _str_field(frame: dict, name: str) -> str:
+    value = frame.get(name)
+    if not isinstance(value, str):
+        raise FieldErrors({name: ["Must be a string."]})
+    return value
 
 
 async def on_authenticated(consumer) -> dict[str, Any]:
-    return {"type": "hello", "user": user_public(consumer.user), "rooms": []}
+    """Subscribes the connection to its user's rooms and builds `hello`."""
+    user_id = consumer.user.pk
+    rooms = await database_sync_to_async(room_ids_for_user)(user_id=user_id)
+    for room_id, _, _ in rooms:
+        await consumer.channel_layer.group_add(room_group(room_id), consumer.channel_name)
+        consumer.rooms.add(room_id)
+    # Read the markers again once subscribed: a message committed in between is then
+    # either delivered live or counted in last_seq, never neither.
+    rooms = await database_sync_to_async(room_ids_for_user)(user_id=user_id)
+    return {
+        "type": "hello",
+        "user": user_public(consumer.user),
+        "rooms": [
+            {"id": room_id, "last_seq": last_seq, "unread_count": max(last_seq - read_seq, 0)}
+            for room_id, last_seq, read_seq in rooms
+        ],
+    }
 
 
 async def on_disconnect(consumer) -> None:
@@ -20,8 +55,34 @@ async def handle_ping(consumer, frame: dict) -> None:
     await consumer.send_frame({"type": "pong"})
 
 
+async def handle_message_send(consumer, frame: dict) -> None:
+    client_id = _str_field(frame, "client_id")
+    result = await database_sync_to_async(services.message_send)(
+        sender=consumer.user,
+        room_id=_int_field(frame, "room", minimum=1),
+        body=frame.get("body"),
+        client_id=client_id,
+        reply_to=_int_field(frame, "reply_to", required=False, minimum=1),
+        skip_channel=consumer.channel_name,
+    )
+    await consumer.send_frame({"type": "message.ack", "client_id": client_id, "message": result.data})
+
+
+async def handle_sync(consumer, frame: dict) -> None:
+    room_id = _int_field(frame, "room", minimum=1)
+    messages, has_more = await database_sync_to_async(selectors.message_history)(
+        user=consumer.user,
+        room_id=room_id,
+        after=_int_field(frame, "after"),
+        limit=_int_field(frame, "limit", required=False, minimum=1) or selectors.HISTORY_MAX_LIMIT,
+    )
+    await consumer.send_frame({"type": "sync", "room": room_id, "messages": messages, "has_more": has_more})
+
+
 HANDLERS = {
     "ping": handle_ping,
+    "message.send": handle_message_send,
+    "sync": handle_sync,
 }
 
 
@@ -31,6 +92,3 @@ async def handle(consumer, frame: dict) -> None:
     if handler is None:
         raise Invalid(f"Unknown frame type: {str(kind)[:40]!r}.")
     await handler(consumer, frame)
-
-
-__all__ = ["database_sync_to_async", "handle", "on_authenticated", "on_disconnect"]

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from messaging.api import views
+
+urlpatterns = [
+    path("rooms/<int:room_id>/messages/", views.RoomMessagesView.as_view(), name="api-room-messages"),
+    path("messages/<int:message_id>/", views.MessageDetailView.as_view(), name="api-message"),
+]

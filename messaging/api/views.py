@@ -1,0 +1,68 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from messaging import selectors, services
+from messaging.api.serializers import (
+    MessageEditSerializer,
+    MessagePageSerializer,
+    MessageSendSerializer,
+    MessageSerializer,
+)
+
+
+class RoomMessagesView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("before", int, description="only messages with a smaller seq (older page)"),
+            OpenApiParameter("after", int, description="only messages with a larger seq (catch-up)"),
+            OpenApiParameter("limit", int, description="page size, 1 to 200 (default 50)"),
+        ],
+        responses={200: MessagePageSerializer},
+    )
+    def get(self, request, room_id: int):
+        params = request.query_params
+        results, has_more = selectors.message_history(
+            user=request.user,
+            room_id=room_id,
+            before=params.get("before"),
+            after=params.get("after"),
+            limit=params.get("limit"),
+        )
+        return Response({"results": results, "has_more": has_more})
+
+    @extend_schema(
+        request=MessageSendSerializer,
+        responses={201: MessageSerializer, 200: MessageSerializer},
+        description="201 with the new message; the same client_id again answers 200 with the same message.",
+    )
+    def post(self, request, room_id: int):
+        data = MessageSendSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        result = services.message_send(
+            sender=request.user,
+            room_id=room_id,
+            body=fields["body"],
+            client_id=fields.get("client_id"),
+            reply_to=fields.get("reply_to"),
+        )
+        return Response(result.data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+class MessageDetailView(APIView):
+    http_method_names = ["patch", "delete", "options"]
+
+    @extend_schema(request=MessageEditSerializer, responses={200: MessageSerializer})
+    def patch(self, request, message_id: int):
+        data = MessageEditSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(
+            services.message_edit(actor=request.user, message_id=message_id, body=data.validated_data["body"])
+        )
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, message_id: int):
+        services.message_delete(actor=request.user, message_id=message_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,54 @@
+"""Message frames: one shape for REST and WebSocket, serialized once per event."""
+
+from typing import Any
+
+from chatproject.realtime import frame_event, publish_on_commit, room_group
+from messaging.models import Message
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def _time(value) -> str | None:
+    return value.strftime(TIME_FORMAT) if value is not None else None
+
+
+def message_data(message: Message, status: str = "sent") -> dict[str, Any]:
+    sender = message.sender
+    return {
+        "id": message.pk,
+        "seq": message.seq,
+        "room": message.room_id,
+        "sender": (
+            {"id": sender.pk, "username": sender.username, "display_name": sender.display_name or sender.username}
+            if sender is not None
+            else None
+        ),
+        "body": "" if message.deleted else message.body,
+        "client_id": message.client_id,
+        "created_at": _time(message.created_at),
+        "edited_at": _time(message.edited_at),
+        "deleted": message.deleted,
+        "reply_to": message.reply_to_id,
+        "attachments": [],
+        "status": status,
+    }
+
+
+def message_new(*, message: Message, skip_channel: str | None = None) -> dict[str, Any]:
+    """Publishes message.new to the room after commit; returns the message's wire shape."""
+    data = message_data(message)
+    routing = {"room": message.room_id}
+    if skip_channel:
+        routing["skip_channel"] = skip_channel
+    publish_on_commit(room_group(message.room_id), frame_event({"type": "message.new", "message": data}, **routing))
+    return data
+
+
+def message_updated(*, message: Message, status: str) -> None:
+    frame = {"type": "message.updated", "message": message_data(message, status)}
+    publish_on_commit(room_group(message.room_id), frame_event(frame, room=message.room_id))
+
+
+def message_deleted(*, message: Message) -> None:
+    frame = {"type": "message.deleted", "room": message.room_id, "id": message.pk, "seq": message.seq}
+    publish_on_commit(room_group(message.room_id), frame_event(frame, room=message.room_id))

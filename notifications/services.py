@@ -1,0 +1,70 @@
+"""Notifications: created by the send and membership services, pushed live to the recipient."""
+
+import re
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import User
+from notifications import events
+from notifications.models import Notification
+
+# @name where name is a Django username; not inside words or e-mail addresses.
+MENTION = re.compile(r"(?<![\w@])@([\w.+-]+[\w+-]|[\w])", re.UNICODE)
+MAX_MENTIONS = 50
+
+
+def mentioned_usernames(body: str) -> set[str]:
+    return {name.lower() for name in MENTION.findall(body)[:MAX_MENTIONS]}
+
+
+def _create(notifications: list[Notification]) -> list[Notification]:
+    if not notifications:
+        return []
+    created = Notification.objects.bulk_create(notifications)
+    for notification in created:
+        events.notification_new(notification=notification)
+    return created
+
+
+def notify_for_message(*, message, room_kind: str) -> list[Notification]:
+    """Direct messages notify the other members; elsewhere, @mentions of members do.
+
+    Trusts its caller (the send path, inside its transaction). Never notifies the author,
+    and a mention of someone outside the room creates nothing.
+    """
+    from rooms.models import Room
+    from rooms.selectors import member_user_ids, member_usernames_matching
+
+    room_id, sender_id = message.room_id, message.sender_id
+    if room_kind == Room.Kind.DIRECT:
+        recipients: Iterable[int] = [uid for uid in member_user_ids(room_id=room_id) if uid != sender_id]
+        kind = Notification.Kind.DIRECT_MESSAGE
+    else:
+        names = mentioned_usernames(message.body)
+        if not names:
+            return []
+        recipients = [uid for uid in member_usernames_matching(room_id=room_id, usernames=names) if uid != sender_id]
+        kind = Notification.Kind.MENTION
+    return _create(
+        [
+            Notification(recipient_id=uid, kind=kind, room_id=room_id, message=message, actor_id=sender_id)
+            for uid in recipients
+        ]
+    )
+
+
+def notify_invitation(*, room, recipient: User, inviter: User) -> list[Notification]:
+    if recipient.pk == inviter.pk:
+        return []
+    return _create([Notification(recipient=recipient, kind=Notification.Kind.INVITATION, room=room, actor=inviter)])
+
+
+@transaction.atomic
+def notifications_mark_read(*, user: User, ids: list[int] | None = None, all: bool = False) -> int:
+    unread = Notification.objects.filter(recipient=user, read_at__isnull=True)
+    if not all:
+        unread = unread.filter(Q(pk__in=ids or []))
+    return unread.update(read_at=timezone.now())

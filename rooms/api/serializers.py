@@ -1,0 +1,68 @@
+from rest_framework import serializers
+
+from accounts.api.serializers import UserSerializer
+from messaging.api.serializers import MessageSerializer
+from rooms.models import Membership, Room
+
+
+class _Passthrough(serializers.Serializer):
+    """Documents a shape whose instances are already wire dicts."""
+
+    def to_representation(self, instance):
+        return instance
+
+
+class RoomSerializer(_Passthrough):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=Room.Kind.choices)
+    name = serializers.CharField()
+    topic = serializers.CharField()
+    created_by = serializers.IntegerField(allow_null=True)
+    created_at = serializers.CharField()
+    last_seq = serializers.IntegerField()
+    members = UserSerializer(many=True, required=False, help_text="direct conversations only")
+
+
+class MyRoomSerializer(RoomSerializer):
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+    member_count = serializers.IntegerField()
+    unread_count = serializers.IntegerField()
+    read_seq = serializers.IntegerField()
+    delivered_seq = serializers.IntegerField()
+    last_message = MessageSerializer(allow_null=True)
+
+
+class PublicRoomSerializer(RoomSerializer):
+    member_count = serializers.IntegerField()
+
+
+class RoomCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, allow_blank=True)
+    kind = serializers.ChoiceField(choices=["public", "private"])
+    topic = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
+class RoomUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    topic = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    user = UserSerializer()
+
+    class Meta:
+        model = Membership
+        fields = ["user", "role", "joined_at"]
+
+
+class MemberAddSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    role = serializers.ChoiceField(choices=Membership.Role.choices, default=Membership.Role.MEMBER)
+
+
+class MemberRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class DirectSerializer(serializers.Serializer):
+    user_ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=False, max_length=20)

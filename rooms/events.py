@@ -1,0 +1,44 @@
+"""Real-time frames about rooms and memberships, published after commit."""
+
+from typing import Any
+
+from accounts.selectors import user_public
+from chatproject.realtime import dumps, frame_event, publish_on_commit, room_group, user_group
+from rooms.models import Membership, Room
+
+
+def room_data(room: Room, *, members: list | None = None) -> dict[str, Any]:
+    data = {
+        "id": room.pk,
+        "kind": room.kind,
+        "name": room.name,
+        "topic": room.topic,
+        "created_by": room.created_by_id,
+        "created_at": room.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "last_seq": room.last_seq,
+    }
+    if members is not None:
+        data["members"] = [user_public(user) for user in members]
+    return data
+
+
+def joined(*, membership: Membership, room_payload: dict[str, Any]) -> None:
+    """Tells the user's open connections to start receiving the room."""
+    frame = {"type": "room.joined", "room": {**room_payload, "role": membership.role, "unread_count": 0}}
+    publish_on_commit(
+        user_group(membership.user_id),
+        {"type": "chat.room_joined", "room": membership.room_id, "text": dumps(frame)},
+    )
+
+
+def left(*, user_id: int, room_id: int, reason: str) -> None:
+    """Stops delivery to the user's connections at once; `reason` is left, removed or deleted."""
+    frame = {"type": "room.left", "room": {"id": room_id}, "reason": reason}
+    publish_on_commit(user_group(user_id), {"type": "chat.room_left", "room": room_id, "text": dumps(frame)})
+
+
+def updated(*, room: Room, member_count: int | None = None) -> None:
+    payload = room_data(room)
+    if member_count is not None:
+        payload["member_count"] = member_count
+    publish_on_commit(room_group(room.pk), frame_event({"type": "room.updated", "room": payload}, room=room.pk))

@@ -1,0 +1,53 @@
+"""The caller's room list (sidebar, `rooms/`), with unread counts and last messages."""
+
+from accounts.models import User
+from rooms.events import room_data
+from rooms.models import Membership
+from rooms.selectors import rooms_for_user
+
+
+def unread_count(membership: Membership) -> int:
+    # The send path moves a sender's read marker to their own message, so everything
+    # after the marker is from others: no scan of the room's history.
+    return max(membership.room.last_seq - membership.read_seq, 0)
+
+
+def membership_summary(membership: Membership, last_message: dict | None) -> dict:
+    room = membership.room
+    members = getattr(room, "members_prefetched", None) if room.is_direct else None
+    return {
+        **room_data(room, members=[m.user for m in members] if members is not None else None),
+        "role": membership.role,
+        "member_count": getattr(membership, "member_count", None),
+        "unread_count": unread_count(membership),
+        "read_seq": membership.read_seq,
+        "delivered_seq": membership.delivered_seq,
+        "last_message": last_message,
+    }
+
+
+def room_list_for_user(*, user: User) -> list[dict]:
+    """Every room of the user, newest activity first, in a fixed number of queries."""
+    from messaging.selectors import last_messages
+
+    memberships = list(rooms_for_user(user=user))
+    last = last_messages(
+        room_ids=[m.room_id for m in memberships], last_seqs={m.room_id: m.room.last_seq for m in memberships}
+    )
+    return [membership_summary(m, last.get(m.room_id)) for m in memberships]
+
+
+def room_detail_for_user(*, user: User, room_id: int) -> dict:
+    """One room as its member sees it in the list, or as a visitor sees a public room."""
+    from django.db.models import Count
+
+    from messaging.selectors import last_messages
+    from rooms.selectors import room_get_visible
+
+    room = room_get_visible(user=user, room_id=room_id)
+    membership = rooms_for_user(user=user).filter(room_id=room.pk).first()
+    if membership is None:
+        count = type(room).objects.filter(pk=room.pk).aggregate(n=Count("memberships"))["n"]
+        return {**room_data(room), "member_count": count}
+    last = last_messages(room_ids=[room.pk], last_seqs={room.pk: room.last_seq})
+    return membership_summary(membership, last.get(room.pk))

@@ -1,0 +1,233 @@
+"""Room and membership use cases. Every door calls these; only these publish room events."""
+
+from django.db import IntegrityError, transaction
+
+from accounts.models import User
+from accounts.selectors import users_by_ids
+from chatproject.errors import FieldErrors, Invalid, NotFound, PermissionDenied
+from rooms import events
+from rooms.models import Membership, Room
+from rooms.selectors import direct_key, membership_get, room_get_visible
+
+DIRECT_MAX_MEMBERS = 10
+Role = Membership.Role
+
+
+def _member_count(room: Room) -> int:
+    return Membership.objects.filter(room=room).count()
+
+
+def _validate_names(*, name: str | None, topic: str | None) -> None:
+    errors = {}
+    if name is not None and not name.strip():
+        errors["name"] = ["A room needs a name."]
+    elif name is not None and len(name.strip()) > 80:
+        errors["name"] = ["At most 80 characters."]
+    if topic is not None and len(topic) > 250:
+        errors["topic"] = ["At most 250 characters."]
+    if errors:
+        raise FieldErrors(errors)
+
+
+def _require_manager(*, actor: User, room: Room, owner_only: bool = False) -> Membership | None:
+    """The actor's membership if they may manage the room; moderators may do what owners may."""
+    membership = membership_get(user=actor, room_id=room.pk)
+    if actor.is_moderator:
+        return membership
+    if membership is None or not membership.can_manage or (owner_only and membership.role != Role.OWNER):
+        raise PermissionDenied("Only the room's " + ("owner" if owner_only else "owner or admins") + " may do this.")
+    return membership
+
+
+@transaction.atomic
+def room_create(*, creator: User, name: str, kind: str, topic: str = "") -> Room:
+    if kind not in (Room.Kind.PUBLIC, Room.Kind.PRIVATE):
+        raise FieldErrors({"kind": ['Must be "public" or "private"; direct conversations start at dms/.']})
+    _validate_names(name=name, topic=topic)
+    room = Room.objects.create(kind=kind, name=name.strip(), topic=topic.strip(), created_by=creator)
+    membership = Membership.objects.create(room=room, user=creator, role=Role.OWNER)
+    events.joined(membership=membership, room_payload=events.room_data(room))
+    return room
+
+
+@transaction.atomic
+def room_update(*, actor: User, room_id: int, name: str | None = None, topic: str | None = None) -> Room:
+    room = room_get_visible(user=actor, room_id=room_id)
+    if room.is_direct:
+        raise PermissionDenied("Direct conversations have no name or topic to change.")
+    _require_manager(actor=actor, room=room)
+    _validate_names(name=name, topic=topic)
+    if name is not None:
+        room.name = name.strip()
+    if topic is not None:
+        room.topic = topic.strip()
+    room.save(update_fields=["name", "topic"])
+    events.updated(room=room)
+    return room
+
+
+@transaction.atomic
+def room_delete(*, actor: User, room_id: int) -> None:
+    room = room_get_visible(user=actor, room_id=room_id)
+    if room.is_direct and not actor.is_moderator:
+        raise PermissionDenied("Direct conversations cannot be deleted.")
+    if not room.is_direct:
+        _require_manager(actor=actor, room=room, owner_only=True)
+    for user_id in Membership.objects.filter(room=room).values_list("user_id", flat=True):
+        events.left(user_id=user_id, room_id=room.pk, reason="deleted")
+    room.delete()
+
+
+@transaction.atomic
+def room_join(*, user: User, room_id: int) -> Membership:
+    room = room_get_visible(user=user, room_id=room_id)
+    existing = membership_get(user=user, room_id=room.pk)
+    if existing is not None:
+        return existing
+    if room.kind != Room.Kind.PUBLIC:
+        raise PermissionDenied("Only public rooms can be joined; ask an owner or admin to add you.")
+    return _add(room=Room.objects.select_for_update().get(pk=room.pk), user=user, role=Role.MEMBER)
+
+
+def _add(*, room: Room, user: User, role: str) -> Membership:
+    # New members start with nothing unread: the backlog is history, not news.
+    membership = Membership.objects.create(
+        room=room, user=user, role=role, delivered_seq=room.last_seq, read_seq=room.last_seq
+    )
+    events.joined(membership=membership, room_payload=events.room_data(room))
+    events.updated(room=room, member_count=_member_count(room))
+    return membership
+
+
+@transaction.atomic
+def room_leave(*, user: User, room_id: int) -> None:
+    membership = membership_get(user=user, room_id=room_id)
+    if membership is None:
+        room_get_visible(user=user, room_id=room_id)
+        raise Invalid("You are not a member of this room.")
+    room = membership.room
+    if room.is_direct:
+        raise PermissionDenied("Nobody leaves a direct conversation.")
+    if membership.role == Role.OWNER:
+        others = Membership.objects.filter(room=room).exclude(user=user)
+        if others.exists() and not others.filter(role=Role.OWNER).exists():
+            raise Invalid("You are the last owner: make someone else owner before leaving.")
+    membership.delete()
+    events.left(user_id=user.pk, room_id=room.pk, reason="left")
+    events.updated(room=room, member_count=_member_count(room))
+
+
+@transaction.atomic
+def member_add(*, actor: User, room_id: int, user_id: int, role: str = Role.MEMBER) -> Membership:
+    room = room_get_visible(user=actor, room_id=room_id)
+    if room.is_direct:
+        raise PermissionDenied("Direct conversations have a fixed set of members.")
+    if role not in Role.values:
+        raise FieldErrors({"role": [f"Must be one of {', '.join(Role.values)}."]})
+    _require_manager(actor=actor, room=room, owner_only=role != Role.MEMBER)
+    user = users_by_ids([user_id]).get(user_id)
+    if user is None:
+        raise FieldErrors({"user_id": ["No active user with this id."]})
+    existing = membership_get(user=user, room_id=room.pk)
+    if existing is not None:
+        return existing
+    membership = _add(room=Room.objects.select_for_update().get(pk=room.pk), user=user, role=role)
+    if room.kind == Room.Kind.PRIVATE:
+        from notifications.services import notify_invitation
+
+        notify_invitation(room=room, recipient=user, inviter=actor)
+    return membership
+
+
+@transaction.atomic
+def member_remove(*, actor: User, room_id: int, user_id: int) -> None:
+    room = room_get_visible(user=actor, room_id=room_id)
+    if room.is_direct:
+        raise PermissionDenied("Direct conversations have a fixed set of members.")
+    if user_id == actor.pk:
+        return room_leave(user=actor, room_id=room_id)
+    actor_membership = _require_manager(actor=actor, room=room)
+    target = Membership.objects.filter(room=room, user_id=user_id).first()
+    if target is None:
+        raise NotFound("That user is not a member of this room.")
+    outranks = actor.is_moderator or (actor_membership and actor_membership.role == Role.OWNER)
+    if target.can_manage and not outranks:
+        raise PermissionDenied("Only an owner may remove an owner or admin.")
+    target.delete()
+    events.left(user_id=user_id, room_id=room.pk, reason="removed")
+    events.updated(room=room, member_count=_member_count(room))
+    return None
+
+
+@transaction.atomic
+def member_set_role(*, actor: User, room_id: int, user_id: int, role: str) -> Membership:
+    room = room_get_visible(user=actor, room_id=room_id)
+    if room.is_direct:
+        raise PermissionDenied("Direct conversations have no roles.")
+    if role not in Role.values:
+        raise FieldErrors({"role": [f"Must be one of {', '.join(Role.values)}."]})
+    _require_manager(actor=actor, room=room, owner_only=True)
+    target = Membership.objects.filter(room=room, user_id=user_id).first()
+    if target is None:
+        raise NotFound("That user is not a member of this room.")
+    if target.role == Role.OWNER and role != Role.OWNER:
+        if not Membership.objects.filter(room=room, role=Role.OWNER).exclude(pk=target.pk).exists():
+            raise Invalid("A room needs an owner: make someone else owner first.")
+    target.role = role
+    target.save(update_fields=["role"])
+    events.updated(room=room)
+    return target
+
+
+def direct_get_or_create(*, creator: User, user_ids: list[int]) -> tuple[Room, bool]:
+    """The one direct conversation of exactly these users (and the creator); created if new."""
+    wanted = {int(i) for i in user_ids} | {creator.pk}
+    if len(wanted) < 2:
+        raise FieldErrors({"user_ids": ["Name at least one other user."]})
+    if len(wanted) > DIRECT_MAX_MEMBERS:
+        raise FieldErrors({"user_ids": [f"A direct conversation has at most {DIRECT_MAX_MEMBERS} people."]})
+    users = users_by_ids(sorted(wanted))
+    if set(users) != wanted:
+        raise FieldErrors({"user_ids": ["Every id must name an active user."]})
+    key = direct_key(wanted)
+    room = Room.objects.filter(direct_key=key).first()
+    if room is not None:
+        return room, False
+    try:
+        with transaction.atomic():
+            room = Room.objects.create(kind=Room.Kind.DIRECT, direct_key=key, created_by=creator)
+            memberships = Membership.objects.bulk_create(
+                [Membership(room=room, user=users[i], role=Role.MEMBER) for i in sorted(wanted)]
+            )
+            payload = events.room_data(room, members=[users[i] for i in sorted(wanted)])
+            for membership in memberships:
+                events.joined(membership=membership, room_payload=payload)
+    except IntegrityError:
+        # Two people opened the same conversation at once: both get the winner's room.
+        return Room.objects.get(direct_key=key), False
+    return room, True
+
+
+def room_next_seq(*, room_id: int, sender_id: int) -> tuple[int, str] | None:
+    """Allocates the room's next seq if the sender is a member: (seq, room kind), else None.
+
+    Trusts its caller to hold a transaction: the row lock taken here serializes
+    concurrent senders of one room until commit, which is what keeps seqs gapless
+    and in commit order. One statement does the membership check and the increment.
+    """
+    from django.db import connection
+
+    room_table, membership_table = Room._meta.db_table, Membership._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {room_table} SET last_seq = last_seq + 1 WHERE id = %s AND EXISTS "
+            f"(SELECT 1 FROM {membership_table} WHERE room_id = %s AND user_id = %s) RETURNING last_seq, kind",
+            [room_id, room_id, sender_id],
+        )
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def marker_own_message(*, room_id: int, user_id: int, seq: int) -> None:
+    """A sender has read everything up to their own message. Trusts its caller (the send path)."""
+    Membership.objects.filter(room_id=room_id, user_id=user_id).update(delivered_seq=seq, read_seq=seq)
