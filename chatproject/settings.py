@@ -114,6 +114,8 @@ AUTH_USER_MODEL = "accounts.User"
 
 # --- Redis: channel layer and cache ----------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+CACHE_PREFIX = env_str("CACHE_PREFIX", "chat")
+PRESENCE_PREFIX = f"{CACHE_PREFIX}:presence"
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -130,7 +132,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env_str("CACHE_PREFIX", "chat"),
+            "KEY_PREFIX": CACHE_PREFIX,
         }
     }
 else:
@@ -240,6 +242,16 @@ LOGIN_LIMIT_PER_ADDRESS = env_str("LOGIN_LIMIT_PER_ADDRESS", "30/300")
 MESSAGE_MAX_LENGTH = env_int("MESSAGE_MAX_LENGTH", 10_000)
 WS_MAX_FRAME_BYTES = 64 * 1024
 WS_AUTH_TIMEOUT_SECONDS = env_int("WS_AUTH_TIMEOUT_SECONDS", 10)
+# A connection's presence entry lives this long unless its process's heartbeat renews it,
+# so users of a process that died go offline within PRESENCE_TTL + PRESENCE_SWEEP seconds.
+PRESENCE_TTL_SECONDS = env_int("PRESENCE_TTL_SECONDS", 60)
+PRESENCE_HEARTBEAT_SECONDS = env_int("PRESENCE_HEARTBEAT_SECONDS", 20)
+PRESENCE_SWEEP_SECONDS = env_int("PRESENCE_SWEEP_SECONDS", 15)
+# Receivers drop a `typing: start` not renewed within this time; clients renew every few seconds.
+TYPING_EXPIRY_SECONDS = 6
+TYPING_MIN_INTERVAL_SECONDS = 2
+# Read/delivered frames from one connection are coalesced over this window into one move.
+MARKER_COALESCE_SECONDS = 0.25
 
 # --- Logging ---------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

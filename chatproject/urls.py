@@ -8,6 +8,7 @@ api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("rooms.api.urls")),
     path("", include("messaging.api.urls")),
+    path("", include("notifications.api.urls")),
 ]
 
 urlpatterns = [

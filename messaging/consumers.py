@@ -20,6 +20,7 @@ from accounts.ws import bearer_token
 from chatproject.errors import DomainError
 from chatproject.realtime import dumps, room_group, user_group
 from messaging import frames
+from notifications.typing import TypingLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.rooms = set()
         self.closed = False
+        self.typing_limiter = TypingLimiter()
+        self.pending_markers: dict[tuple[int, bool], int] = {}
+        self.marker_flush: asyncio.Task | None = None
+        self.presence_seen: dict[int, str] = {}
         await self.accept()
         token = bearer_token(self.scope)
         if token:
@@ -60,6 +65,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.closed = True
         if self._auth_timer is not None:
             self._auth_timer.cancel()
+        if self.marker_flush is not None:
+            self.marker_flush.cancel()
         if self.user is None:
             return
         layer = self.channel_layer
@@ -123,6 +130,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
             logger.exception("frame handler failed", extra={"frame_type": str(frame.get("type"))[:50]})
             await self.send_error("internal", "The server could not handle this frame.", ref)
 
+    # --- coalesced read/delivered markers ------------------------------------------------
+    def queue_marker(self, room_id: int, up_to: int, *, read: bool) -> None:
+        key = (room_id, read)
+        self.pending_markers[key] = max(up_to, self.pending_markers.get(key, 0))
+        if self.marker_flush is None:
+            self.marker_flush = asyncio.ensure_future(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(settings.MARKER_COALESCE_SECONDS)
+        self.marker_flush = None
+        await self.flush_markers()
+
+    async def flush_markers(self) -> None:
+        pending, self.pending_markers = self.pending_markers, {}
+        # Reads first: a read also moves delivered, which may make the delivered move moot.
+        for (room_id, read), up_to in sorted(pending.items(), key=lambda item: not item[0][1]):
+            try:
+                await frames.move_marker(self, room_id, up_to, read)
+            except DomainError as exc:
+                if not self.closed:
+                    await self.send_error(exc.code, exc.detail)
+
     # --- sending ---------------------------------------------------------------------------
     async def send_frame(self, frame: dict) -> None:
         await self.send(text_data=dumps(frame))
@@ -139,6 +168,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         if self.user is not None and event.get("skip_user") == self.user.pk:
             return
+        await self.send(text_data=event["text"])
+
+    async def chat_presence(self, event: dict) -> None:
+        """A presence change reaches us through every room we share with that user: forward it once."""
+        user_id = event["user"]
+        if self.user is None or user_id == self.user.pk or self.presence_seen.get(user_id) == event["change"]:
+            return
+        if len(self.presence_seen) > 256:
+            self.presence_seen.clear()
+        self.presence_seen[user_id] = event["change"]
         await self.send(text_data=event["text"])
 
     async def chat_disconnect(self, event: dict) -> None:

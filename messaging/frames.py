@@ -8,6 +8,10 @@ from accounts.selectors import user_public
 from chatproject.errors import FieldErrors, Invalid
 from chatproject.realtime import room_group
 from messaging import selectors, services
+from notifications import presence
+from notifications.selectors import unread_notification_count
+from notifications.typing import typing_relay
+from rooms import services as room_services
 from rooms.selectors import room_ids_for_user
 
 
@@ -37,6 +41,7 @@ async def on_authenticated(consumer) -> dict[str, Any]:
     # Read the markers again once subscribed: a message committed in between is then
     # either delivered live or counted in last_seq, never neither.
     rooms = await database_sync_to_async(room_ids_for_user)(user_id=user_id)
+    await presence.presence_connect(user_id=user_id, conn_id=consumer.channel_name, room_ids=consumer.rooms)
     return {
         "type": "hello",
         "user": user_public(consumer.user),
@@ -44,11 +49,13 @@ async def on_authenticated(consumer) -> dict[str, Any]:
             {"id": room_id, "last_seq": last_seq, "unread_count": max(last_seq - read_seq, 0)}
             for room_id, last_seq, read_seq in rooms
         ],
+        "notifications_unread": await database_sync_to_async(unread_notification_count)(user_id=user_id),
     }
 
 
 async def on_disconnect(consumer) -> None:
-    return None
+    await consumer.flush_markers()
+    await presence.presence_disconnect(user_id=consumer.user.pk, conn_id=consumer.channel_name, room_ids=consumer.rooms)
 
 
 async def handle_ping(consumer, frame: dict) -> None:
@@ -79,10 +86,42 @@ async def handle_sync(consumer, frame: dict) -> None:
     await consumer.send_frame({"type": "sync", "room": room_id, "messages": messages, "has_more": has_more})
 
 
+async def handle_typing(consumer, frame: dict) -> None:
+    await typing_relay(
+        user=consumer.user,
+        room_id=_int_field(frame, "room", minimum=1),
+        state=frame.get("state"),
+        member_of=consumer.rooms,
+        limiter=consumer.typing_limiter,
+    )
+
+
+async def handle_marker(consumer, frame: dict) -> None:
+    """Coalesced: a burst of read/delivered frames becomes one move per room and kind."""
+    room_id, up_to = _int_field(frame, "room", minimum=1), _int_field(frame, "up_to")
+    consumer.queue_marker(room_id, up_to, read=frame["type"] == "read")
+
+
+async def move_marker(consumer, room_id: int, up_to: int, read: bool) -> None:
+    await database_sync_to_async(room_services.marker_move)(
+        user=consumer.user, room_id=room_id, up_to=up_to, read=read, skip_channel=consumer.channel_name
+    )
+
+
+async def handle_presence(consumer, frame: dict) -> None:
+    await presence.presence_set(
+        user_id=consumer.user.pk, conn_id=consumer.channel_name, status=frame.get("status"), room_ids=consumer.rooms
+    )
+
+
 HANDLERS = {
     "ping": handle_ping,
     "message.send": handle_message_send,
     "sync": handle_sync,
+    "typing": handle_typing,
+    "read": handle_marker,
+    "delivered": handle_marker,
+    "presence": handle_presence,
 }
 
 

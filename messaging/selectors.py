@@ -4,7 +4,7 @@ from accounts.models import User
 from chatproject.errors import FieldErrors, NotFound
 from messaging.events import message_data
 from messaging.models import Message
-from rooms.selectors import marker_floors, room_get_visible
+from rooms.selectors import marker_floors, room_check_visible, room_get_visible
 
 HISTORY_MAX_LIMIT = 200
 HISTORY_DEFAULT_LIMIT = 50
@@ -70,7 +70,7 @@ def message_get_visible(*, user: User, message_id: int) -> Message:
     if message is None:
         raise NotFound("Message not found.")
     try:
-        room_get_visible(user=user, room_id=message.room_id)
+        room_check_visible(user=user, room=message.room)
     except NotFound:
         raise NotFound("Message not found.") from None
     return message
@@ -89,3 +89,23 @@ def last_messages(*, room_ids: list[int], last_seqs: dict[int, int]) -> dict[int
     messages = Message.objects.for_wire().filter(condition)
     floors = marker_floors(room_ids=list(wanted))
     return {m.room_id: message_data(m, floors[m.room_id].status(sender_id=m.sender_id, seq=m.seq)) for m in messages}
+
+
+def message_receipts(*, user: User, message_id: int) -> list[dict]:
+    """Each other member's state for a message, from their markers: two queries."""
+    from accounts.selectors import user_public
+    from rooms.selectors import room_members
+
+    message = message_get_visible(user=user, message_id=message_id)
+    receipts = []
+    for membership in room_members(room=message.room):
+        if membership.user_id == message.sender_id:
+            continue
+        if membership.read_seq >= message.seq:
+            status = "read"
+        elif membership.delivered_seq >= message.seq:
+            status = "delivered"
+        else:
+            status = "sent"
+        receipts.append({"user": user_public(membership.user), "status": status})
+    return receipts

@@ -50,7 +50,7 @@ def notify_for_message(*, message, room_kind: str) -> list[Notification]:
         kind = Notification.Kind.MENTION
     return _create(
         [
-            Notification(recipient_id=uid, kind=kind, room_id=room_id, message=message, actor_id=sender_id)
+            Notification(recipient_id=uid, kind=kind, room_id=room_id, message=message, actor=message.sender)
             for uid in recipients
         ]
     )

@@ -42,3 +42,12 @@ def updated(*, room: Room, member_count: int | None = None) -> None:
     if member_count is not None:
         payload["member_count"] = member_count
     publish_on_commit(room_group(room.pk), frame_event({"type": "room.updated", "room": payload}, room=room.pk))
+
+
+def receipt(*, room_id: int, user_id: int, status: str, up_to: int, skip_channel: str | None = None) -> None:
+    """A member's marker moved: their other devices and the other members hear of it."""
+    frame = {"type": "receipt", "room": room_id, "user": user_id, "status": status, "up_to": up_to}
+    routing = {"room": room_id}
+    if skip_channel:
+        routing["skip_channel"] = skip_channel
+    publish_on_commit(room_group(room_id), frame_event(frame, **routing))

@@ -16,11 +16,16 @@ def room_get_visible(*, user: User, room_id: int) -> Room:
     room = Room.objects.filter(pk=room_id).first()
     if room is None:
         raise NotFound("Room not found.")
-    if room.kind == Room.Kind.PUBLIC or user.is_moderator:
+    return room_check_visible(user=user, room=room)
+
+
+def room_check_visible(*, user: User, room: Room) -> Room:
+    """The room if the user may see it; NotFound otherwise, so ids reveal nothing."""
+    if room.kind == Room.Kind.PUBLIC:
         return room
-    if not Membership.objects.filter(room=room, user=user).exists():
-        raise NotFound("Room not found.")
-    return room
+    if Membership.objects.filter(room=room, user=user).exists() or user.is_moderator:
+        return room
+    raise NotFound("Room not found.")
 
 
 def membership_get(*, user: User, room_id: int) -> Membership | None:

@@ -86,17 +86,25 @@ def room_join(*, user: User, room_id: int) -> Membership:
         return existing
     if room.kind != Room.Kind.PUBLIC:
         raise PermissionDenied("Only public rooms can be joined; ask an owner or admin to add you.")
-    return _add(room=Room.objects.select_for_update().get(pk=room.pk), user=user, role=Role.MEMBER)
+    return _add(room_id=room.pk, user=user, role=Role.MEMBER)[0]
 
 
-def _add(*, room: Room, user: User, role: str) -> Membership:
+def _add(*, room_id: int, user: User, role: str) -> tuple[Membership, bool]:
+    """(membership, created). Trusts its caller to have checked who may add whom."""
+    room = Room.objects.select_for_update().get(pk=room_id)
+    # Checked again under the room's row lock: of two concurrent adds of one user (a
+    # double tap on join), the second finds the first's membership instead of failing
+    # on the unique constraint.
+    existing = Membership.objects.filter(room=room, user=user).first()
+    if existing is not None:
+        return existing, False
     # New members start with nothing unread: the backlog is history, not news.
     membership = Membership.objects.create(
         room=room, user=user, role=role, delivered_seq=room.last_seq, read_seq=room.last_seq
     )
     events.joined(membership=membership, room_payload=events.room_data(room))
     events.updated(room=room, member_count=_member_count(room))
-    return membership
+    return membership, True
 
 
 @transaction.atomic
@@ -131,8 +139,8 @@ def member_add(*, actor: User, room_id: int, user_id: int, role: str = Role.MEMB
     existing = membership_get(user=user, room_id=room.pk)
     if existing is not None:
         return existing
-    membership = _add(room=Room.objects.select_for_update().get(pk=room.pk), user=user, role=role)
-    if room.kind == Room.Kind.PRIVATE:
+    membership, created = _add(room_id=room.pk, user=user, role=role)
+    if created and room.kind == Room.Kind.PRIVATE:
         from notifications.services import notify_invitation
 
         notify_invitation(room=room, recipient=user, inviter=actor)
@@ -231,3 +239,32 @@ def room_next_seq(*, room_id: int, sender_id: int) -> tuple[int, str] | None:
 def marker_own_message(*, room_id: int, user_id: int, seq: int) -> None:
     """A sender has read everything up to their own message. Trusts its caller (the send path)."""
     Membership.objects.filter(room_id=room_id, user_id=user_id).update(delivered_seq=seq, read_seq=seq)
+
+
+@transaction.atomic
+def marker_move(*, user: User, room_id: int, up_to: int, read: bool, skip_channel: str | None = None) -> Membership:
+    """Moves the caller's delivered (or read, which implies delivered) marker forward.
+
+    Never back, never past the room's last seq. Publishes one receipt per marker that
+    actually moved.
+    """
+    from django.db.models import F
+    from django.db.models.functions import Greatest
+
+    from rooms.selectors import membership_require
+
+    if not isinstance(up_to, int) or isinstance(up_to, bool) or up_to < 0:
+        raise FieldErrors({"up_to": ["Must be a seq, 0 or more."]})
+    membership = membership_require(user=user, room_id=room_id)
+    target = min(up_to, membership.room.last_seq)
+    mine = Membership.objects.filter(pk=membership.pk)
+    moved_read = read and mine.filter(read_seq__lt=target).update(
+        read_seq=target, delivered_seq=Greatest(F("delivered_seq"), target)
+    )
+    moved_delivered = mine.filter(delivered_seq__lt=target).update(delivered_seq=target)
+    if moved_read:
+        events.receipt(room_id=room_id, user_id=user.pk, status="read", up_to=target, skip_channel=skip_channel)
+    elif moved_delivered:
+        events.receipt(room_id=room_id, user_id=user.pk, status="delivered", up_to=target, skip_channel=skip_channel)
+    membership.refresh_from_db(fields=["read_seq", "delivered_seq"])
+    return membership

@@ -41,3 +41,11 @@ class MessageSendSerializer(serializers.Serializer):
 
 class MessageEditSerializer(serializers.Serializer):
     body = serializers.CharField(trim_whitespace=False, allow_blank=True)
+
+
+class MessageReceiptSerializer(serializers.Serializer):
+    user = UserSerializer()
+    status = serializers.ChoiceField(choices=["sent", "delivered", "read"])
+
+    def to_representation(self, instance):
+        return instance

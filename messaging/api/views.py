@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 from messaging import selectors, services
 from messaging.api.serializers import (
     MessageEditSerializer,
+    MessageReceiptSerializer,
     MessagePageSerializer,
     MessageSendSerializer,
     MessageSerializer,
@@ -66,3 +67,9 @@ class MessageDetailView(APIView):
     def delete(self, request, message_id: int):
         services.message_delete(actor=request.user, message_id=message_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MessageReceiptsView(APIView):
+    @extend_schema(responses={200: MessageReceiptSerializer(many=True)})
+    def get(self, request, message_id: int):
+        return Response(selectors.message_receipts(user=request.user, message_id=message_id))

@@ -66,3 +66,13 @@ class MemberRoleSerializer(serializers.Serializer):
 
 class DirectSerializer(serializers.Serializer):
     user_ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=False, max_length=20)
+
+
+class MarkerSerializer(serializers.Serializer):
+    up_to = serializers.IntegerField(min_value=0)
+
+
+class MarkersSerializer(serializers.Serializer):
+    read_seq = serializers.IntegerField()
+    delivered_seq = serializers.IntegerField()
+    unread_count = serializers.IntegerField()

@@ -111,3 +111,32 @@ class DirectView(APIView):
             overview.room_detail_for_user(user=request.user, room_id=room.pk),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
+
+
+class _MarkerView(APIView):
+    read = False
+
+    @extend_schema(request=serializers.MarkerSerializer, responses={200: serializers.MarkersSerializer})
+    def post(self, request, room_id: int):
+        data = serializers.MarkerSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.marker_move(
+            user=request.user, room_id=room_id, up_to=data.validated_data["up_to"], read=self.read
+        )
+        return Response(
+            {
+                "read_seq": membership.read_seq,
+                "delivered_seq": membership.delivered_seq,
+                "unread_count": overview.unread_count(membership),
+            }
+        )
+
+
+class RoomReadView(_MarkerView):
+    """Moves the caller's read marker (and delivered with it) forward, never back."""
+
+    read = True
+
+
+class RoomDeliveredView(_MarkerView):
+    """Moves the caller's delivered marker forward, never back."""

@@ -1,0 +1,58 @@
+"""Moderator screens for messages.
+
+Messages are read-only here: an edit that bypassed messaging.services would reach
+nobody's screen, and a hard delete would leave a gap in the room's seqs, which clients
+read as a lost message. Moderation deletes through message_delete instead: the row
+stays (deleted, body emptied) and members see message.deleted.
+"""
+
+from django.contrib import admin
+from django.template.defaultfilters import truncatechars
+
+from messaging import services
+from messaging.models import Message
+from rooms.admin import run_each
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ["id", "room", "seq", "sender", "short_body", "deleted", "created_at", "edited_at"]
+    list_display_links = ["id", "short_body"]
+    list_filter = ["deleted", "room__kind", "created_at"]
+    list_select_related = ["room", "sender"]
+    search_fields = ["body", "sender__username", "sender__display_name", "room__name", "room__topic"]
+    readonly_fields = [
+        "room",
+        "seq",
+        "sender",
+        "body",
+        "client_id",
+        "reply_to",
+        "created_at",
+        "edited_at",
+        "deleted",
+    ]
+    date_hierarchy = "created_at"
+    ordering = ["-id"]
+    actions = ["moderate_delete"]
+    show_full_result_count = False  # COUNT(*) over every message, on every page, is not worth it
+
+    @admin.display(description="body")
+    def short_body(self, message: Message) -> str:
+        return "(deleted)" if message.deleted else truncatechars(message.body, 80)
+
+    def has_add_permission(self, request) -> bool:
+        return False  # messages are sent in the app, through the one send path
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # see the module docstring: moderate_delete instead
+
+    @admin.action(description="Delete selected messages (moderation)", permissions=["change"])
+    def moderate_delete(self, request, queryset):
+        run_each(
+            self,
+            request,
+            queryset.select_related("room"),
+            lambda message: services.message_delete(actor=request.user, message_id=message.pk),
+            "message(s) deleted",
+        )

@@ -1,0 +1,148 @@
+"""Presence across devices and processes.
+
+Each process keeps a registry of its own open connections and renews their entries in
+the store on one heartbeat; a sweeper in every process turns users whose entries all
+expired (their process died) offline. Changes go to the rooms the user is in, once per
+change: connections drop repeats of a change they already forwarded.
+"""
+
+import asyncio
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils import timezone
+
+from chatproject.realtime import dumps, room_group
+from notifications.presence_store import AWAY, OFFLINE, ONLINE, Presence, presence_store
+
+logger = logging.getLogger(__name__)
+SETTABLE = (ONLINE, AWAY)
+
+
+def iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def presence_frame(user_id: int, presence: Presence) -> dict:
+    return {"type": "presence", "user": user_id, "status": presence.status, "last_seen": iso(presence.last_seen)}
+
+
+class PresenceHub:
+    """This process's open connections: conn id -> (user id, status)."""
+
+    def __init__(self) -> None:
+        self.conns: dict[str, tuple[int, str]] = {}
+        self.task: asyncio.Task | None = None
+
+    def ensure_running(self) -> None:
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._loop())
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
+
+    async def _loop(self) -> None:
+        heartbeat, sweep = settings.PRESENCE_HEARTBEAT_SECONDS, settings.PRESENCE_SWEEP_SECONDS
+        next_sweep = time.monotonic() + sweep
+        while True:
+            await asyncio.sleep(min(heartbeat, sweep))
+            try:
+                await presence_store().refresh(dict(self.conns), settings.PRESENCE_TTL_SECONDS)
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + sweep
+                    await presence_sweep()
+            except Exception:
+                logger.exception("presence heartbeat failed")
+
+
+_hubs: dict[int, PresenceHub] = {}
+
+
+def presence_hub() -> PresenceHub:
+    """One hub per event loop (a server process has one)."""
+    loop_id = id(asyncio.get_running_loop())
+    hub = _hubs.get(loop_id)
+    if hub is None:
+        hub = _hubs[loop_id] = PresenceHub()
+    return hub
+
+
+async def _publish(user_id: int, room_ids, status: str) -> None:
+    frame = presence_frame(user_id, Presence(status, time.time()))
+    event = {"type": "chat.presence", "user": user_id, "change": uuid.uuid4().hex, "text": dumps(frame)}
+    layer = get_channel_layer()
+    for room_id in room_ids:
+        await layer.group_send(room_group(room_id), event)
+    if status in (OFFLINE, ONLINE):
+        await database_sync_to_async(_save_last_seen)(user_id)
+
+
+def _save_last_seen(user_id: int) -> None:
+    from accounts.models import User
+
+    User.objects.filter(pk=user_id).update(last_seen=timezone.now())
+
+
+async def presence_connect(*, user_id: int, conn_id: str, room_ids) -> None:
+    hub = presence_hub()
+    hub.conns[conn_id] = (user_id, ONLINE)
+    hub.ensure_running()
+    changed = await presence_store().update(user_id, conn_id, ONLINE, settings.PRESENCE_TTL_SECONDS)
+    if changed:
+        await _publish(user_id, room_ids, changed)
+
+
+async def presence_set(*, user_id: int, conn_id: str, status: str, room_ids) -> None:
+    from chatproject.errors import FieldErrors
+
+    if status not in SETTABLE:
+        raise FieldErrors({"status": ['Must be "online" or "away".']})
+    presence_hub().conns[conn_id] = (user_id, status)
+    changed = await presence_store().update(user_id, conn_id, status, settings.PRESENCE_TTL_SECONDS)
+    if changed:
+        await _publish(user_id, room_ids, changed)
+
+
+async def presence_disconnect(*, user_id: int, conn_id: str, room_ids) -> None:
+    presence_hub().conns.pop(conn_id, None)
+    changed = await presence_store().update(user_id, conn_id, None, settings.PRESENCE_TTL_SECONDS)
+    if changed:
+        await _publish(user_id, room_ids, changed)
+
+
+async def presence_sweep() -> list[int]:
+    """Turns users whose processes vanished offline, telling their rooms once."""
+    from rooms.selectors import room_ids_for_user
+
+    gone = await presence_store().sweep()
+    for user_id in gone:
+        rooms = await database_sync_to_async(room_ids_for_user)(user_id=user_id)
+        await _publish(user_id, [room_id for room_id, _, _ in rooms], OFFLINE)
+    return gone
+
+
+def presence_of(*, user_ids: list[int]) -> dict[str, dict]:
+    """`presence/?users=`: one round trip to the store; last_seen falls back to the database."""
+    found = presence_store().get_many(user_ids)
+    missing = [uid for uid, p in found.items() if p.last_seen is None]
+    fallback = {}
+    if missing:
+        from accounts.models import User
+
+        fallback = dict(User.objects.filter(pk__in=missing).values_list("pk", "last_seen"))
+    result = {}
+    for user_id, presence in found.items():
+        last_seen = iso(presence.last_seen)
+        if last_seen is None and fallback.get(user_id):
+            last_seen = fallback[user_id].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        result[str(user_id)] = {"status": presence.status, "last_seen": last_seen}
+    return result
