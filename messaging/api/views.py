@@ -6,8 +6,8 @@ from rest_framework.views import APIView
 from messaging import selectors, services
 from messaging.api.serializers import (
     MessageEditSerializer,
-    MessageReceiptSerializer,
     MessagePageSerializer,
+    MessageReceiptSerializer,
     MessageSendSerializer,
     MessageSerializer,
 )

@@ -97,7 +97,7 @@ async def presence_frames(ws, timeout=0.5) -> list[dict]:
 
 
 async def test_presence_across_two_devices(trio):
-    alice, bob, carol, room = await trio()
+    alice, bob, carol, _ = await trio()
     bob_ws, _ = await connect_as(bob)
     carol_ws, _ = await connect_as(carol)
     phone, _ = await connect_as(alice)

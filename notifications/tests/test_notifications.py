@@ -17,7 +17,7 @@ def test_mention_parsing():
 @pytest.mark.django_db
 class TestWhoIsNotified:
     def test_mention_of_members_only_and_never_self(self, make_user):
-        alice, bob, carol, dave = (make_user(n) for n in ("alice", "bob", "carol", "dave"))
+        alice, bob, carol, _dave = (make_user(n) for n in ("alice", "bob", "carol", "dave"))
         room = rooms.room_create(creator=alice, name="general", kind="public")
         for user in (bob, carol):
             rooms.room_join(user=user, room_id=room.pk)
