@@ -136,10 +136,6 @@ class TestSendQueryCount:
             send(alice, large, "hello everyone")
         assert baseline <= 6
 
-    @pytest.mark.xfail(
-        reason="notifications.events.notification_data loads notification.actor once per recipient; "
-        "notify_for_message should pass actor=message.sender (notifications/ is the lead's)",
-    )
     def test_direct_and_mentions_do_not_grow_with_recipients(self, make_user, django_assert_num_queries):
         users = [make_user(f"u{i}") for i in range(10)]
         pair, _ = room_services.direct_get_or_create(creator=users[0], user_ids=[users[1].pk])

@@ -147,3 +147,18 @@ def test_racing_direct_conversations_give_one_room(make_user):
     assert len({room.pk for room, _ in results}) == 1
     assert sum(created for _, created in results) == 1
     assert Membership.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("door", ["join", "add"])
+def test_racing_joins_of_one_user_give_one_membership(make_user, door):
+    # A double tap on "join" (or two admins adding the same person) must not fail on the unique constraint.
+    needs_services(postgres=True)
+    alice, bob = make_user("alice"), make_user("bob")
+    room = create_room(alice, kind="public" if door == "join" else "private")
+    if door == "join":
+        results = run_threads(8, lambda i: services.room_join(user=bob, room_id=room.pk))
+    else:
+        results = run_threads(8, lambda i: services.member_add(actor=alice, room_id=room.pk, user_id=bob.pk))
+    assert len({membership.pk for membership in results}) == 1
+    assert Membership.objects.filter(user=bob).count() == 1

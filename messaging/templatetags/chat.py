@@ -1,0 +1,50 @@
+"""Template filters of the chat page. static/js/render.js builds the same markup for live messages."""
+
+import re
+
+from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+register = template.Library()
+
+# Same mention rule as notifications.services.MENTION; links are http(s) only, never javascript: and friends.
+TOKEN = re.compile(r"(?P<url>https?://[^\s<>\"']+)|(?<![\w@])@(?P<name>[\w.+-]+[\w+-]|[\w])", re.UNICODE)
+URL_TRAILING = ".,;:!?)]}'\""
+
+STATUS_LABELS = {"sent": ("✓", "Sent"), "delivered": ("✓✓", "Delivered"), "read": ("✓✓", "Read")}
+
+
+def _split_url(url: str) -> tuple[str, str]:
+    """A link ends before trailing punctuation: "see https://x.org." links https://x.org."""
+    stripped = url.rstrip(URL_TRAILING)
+    return stripped, url[len(stripped) :]
+
+
+@register.filter
+def message_body(body: str, username: str = "") -> SafeString:
+    """Escapes the text, makes http(s) links clickable and highlights @mentions."""
+    parts, position, me = [], 0, (username or "").lower()
+    for match in TOKEN.finditer(body):
+        parts.append(format_html("{}", body[position : match.start()]))
+        if match.group("url"):
+            url, rest = _split_url(match.group("url"))
+            parts.append(format_html('<a href="{0}" target="_blank" rel="noopener noreferrer">{0}</a>{1}', url, rest))
+        else:
+            name = match.group("name")
+            css = "mention mention-me" if name.lower() == me else "mention"
+            parts.append(format_html('<span class="{}">@{}</span>', css, name))
+        position = match.end()
+    parts.append(format_html("{}", body[position:]))
+    return mark_safe("".join(parts))
+
+
+@register.simple_tag
+def message_status(status: str) -> SafeString:
+    symbol, label = STATUS_LABELS.get(status, STATUS_LABELS["sent"])
+    return format_html(
+        '<span class="msg-status status-{0}" data-status="{0}" role="img" aria-label="{1}" title="{1}">{2}</span>',
+        status,
+        label,
+        symbol,
+    )
