@@ -1,5 +1,5 @@
-from chatproject.realtime import publish_on_commit, user_group
+from chatproject.realtime import publish_on_commit, user_topic
 
 
 def user_banned(*, user_id: int) -> None:
-    publish_on_commit(user_group(user_id), {"type": "chat.disconnect", "code": 4403})
+    publish_on_commit(user_topic(user_id), {"kind": "disconnect", "code": 4403})

@@ -1,26 +1,47 @@
-"""Channel-layer plumbing shared by every app's events.py.
+"""Real-time fan-out: one hub per server process, Redis pub/sub between processes.
 
-Frames are serialized to JSON once, when published; each connection forwards the
-text as it is, so fan-out to N connections costs N socket writes and no encoding.
+Services publish events to topics (`room.<id>`, `user.<id>`) after commit. Each event is
+serialized to its wire text once, where it is published; it crosses Redis once per
+process (not once per recipient), and the hub hands the same text to every local
+connection subscribed to any of its topics, once per connection even when the event
+names several topics. The database stays the source of truth: an event lost here is
+seen by clients as a gap in a room's seq and recovered with `sync`.
+
+Without REDIS_URL (the embedded default) the hub is purely local.
 """
 
+import asyncio
 import logging
-from typing import Any
+import threading
+from collections import deque
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 import orjson
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
+from prometheus_client import Counter
 
 logger = logging.getLogger(__name__)
 
+DROPPED = Counter(
+    "chat_realtime_dropped_events_total",
+    "Real-time events the server knows it did not deliver (clients recover them with sync).",
+    ["reason"],
+)
+PUBLISHED = Counter("chat_realtime_published_events_total", "Events published to the hub.")
 
-def room_group(room_id: int) -> str:
+
+def room_topic(room_id: int) -> str:
     return f"room.{room_id}"
 
 
-def user_group(user_id: int) -> str:
+def user_topic(user_id: int) -> str:
     return f"user.{user_id}"
+
+
+# Older names, kept for readability where a "group" reads better.
+room_group, user_group = room_topic, user_topic
 
 
 def dumps(frame: dict[str, Any]) -> str:
@@ -28,22 +49,210 @@ def dumps(frame: dict[str, Any]) -> str:
 
 
 def frame_event(frame: dict[str, Any], **routing: Any) -> dict[str, Any]:
-    """A channel-layer event that connections forward as-is.
+    """An event that connections forward as-is.
 
-    `routing` may hold `room` (forward only while subscribed to it), `skip_channel`
-    (not to this connection) and `skip_user` (not to this user's connections).
+    `routing` may hold `skip_conn` (not to this connection) and `skip_user` (not to
+    this user's connections).
     """
-    return {"type": "chat.frame", "text": dumps(frame), **routing}
+    return {"kind": "frame", "text": dumps(frame), **routing}
 
 
-def send_to_group(group: str, event: dict[str, Any]) -> None:
-    try:
-        async_to_sync(get_channel_layer().group_send)(group, event)
-    except Exception:
-        # The database already holds the truth; a lost hint costs clients a sync.
-        logger.exception("channel layer send failed", extra={"group": group})
+class Subscriber(Protocol):
+    conn_id: str
+    user_id: int | None
+
+    async def on_event(self, event: dict[str, Any]) -> None: ...
 
 
-def publish_on_commit(group: str, event: dict[str, Any]) -> None:
+class Hub:
+    """This process's topic -> connections map, bound to the server's event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.topics: dict[str, set[Subscriber]] = {}
+        self.transport = RedisTransport(self) if settings.REDIS_URL else None
+        self.queue: deque[tuple[list[str], dict]] = deque()
+        self.draining = False
+
+    async def start(self) -> None:
+        if self.transport is not None:
+            await self.transport.start()
+
+    def subscribe(self, topic: str, subscriber: Subscriber) -> None:
+        self.topics.setdefault(topic, set()).add(subscriber)
+
+    def unsubscribe(self, topic: str, subscriber: Subscriber) -> None:
+        subscribers = self.topics.get(topic)
+        if subscribers is not None:
+            subscribers.discard(subscriber)
+            if not subscribers:
+                del self.topics[topic]
+
+    def publish(self, topics: list[str], event: dict[str, Any]) -> None:
+        """From the hub's loop: hand the event to Redis (or straight to local subscribers)."""
+        if not topics:
+            return
+        PUBLISHED.inc()
+        if self.transport is not None:
+            self.transport.send(topics, event)
+        else:
+            self.enqueue_local(topics, event)
+
+    def enqueue_local(self, topics: list[str], event: dict[str, Any]) -> None:
+        # One drain task at a time keeps events in publish order for every connection.
+        self.queue.append((topics, event))
+        if not self.draining:
+            self.draining = True
+            self.loop.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self.queue:
+                topics, event = self.queue.popleft()
+                await self.deliver(topics, event)
+        finally:
+            self.draining = False
+
+    async def deliver(self, topics: Iterable[str], event: dict[str, Any]) -> None:
+        if len(topics) == 1:  # the common case: no set to build
+            targets = list(self.topics.get(topics[0], ()))
+        else:
+            targets = set()
+            for topic in topics:
+                targets.update(self.topics.get(topic, ()))
+        skip_conn, skip_user = event.get("skip_conn"), event.get("skip_user")
+        for subscriber in targets:
+            if subscriber.conn_id == skip_conn or (skip_user is not None and subscriber.user_id == skip_user):
+                continue
+            try:
+                await subscriber.on_event(event)
+            except Exception:
+                DROPPED.labels("send_failed").inc()
+                logger.exception("delivering an event failed")
+
+
+class RedisTransport:
+    """Every process publishes to, and listens on, one Redis pub/sub channel.
+
+    One channel rather than one per topic: a subscription made once at start-up is
+    confirmed before any connection says hello, so no subscribe race can hide a message
+    from a client that was told the room's last seq. Events keep their order: one
+    writer task publishes them in sequence, and Redis delivers a channel in order.
+    """
+
+    def __init__(self, hub: Hub) -> None:
+        import redis.asyncio as aioredis
+
+        self.hub = hub
+        self.channel = f"{settings.CACHE_PREFIX}:events"
+        self.client = aioredis.Redis.from_url(settings.REDIS_URL)
+        self.outbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self.ready = asyncio.Event()
+        self.tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        self.tasks = [
+            self.hub.loop.create_task(self._listen()),
+            self.hub.loop.create_task(self._write()),
+        ]
+        await asyncio.wait_for(self.ready.wait(), 10)
+
+    def send(self, topics: list[str], event: dict[str, Any]) -> None:
+        self.outbox.put_nowait(orjson.dumps({"topics": topics, "event": event}))
+
+    async def _write(self) -> None:
+        while True:
+            payload = await self.outbox.get()
+            batch = [payload]
+            while not self.outbox.empty() and len(batch) < 500:
+                batch.append(self.outbox.get_nowait())
+            try:
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for item in batch:
+                        pipe.publish(self.channel, item)
+                    await pipe.execute()
+            except Exception:
+                DROPPED.labels("publish_failed").inc(len(batch))
+                logger.exception("publishing %d events to Redis failed", len(batch))
+                await asyncio.sleep(0.5)
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=False)
+            try:
+                await pubsub.subscribe(self.channel)
+                async for message in pubsub.listen():
+                    if message["type"] == "subscribe":
+                        self.ready.set()
+                        continue
+                    if message["type"] != "message":
+                        continue
+                    envelope = orjson.loads(message["data"])
+                    await self.hub.deliver(envelope["topics"], envelope["event"])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # While disconnected, events published by other processes are lost to
+                # this one; its clients see seq gaps and sync.
+                DROPPED.labels("subscriber_disconnected").inc()
+                logger.exception("Redis event subscription lost; reconnecting")
+                await asyncio.sleep(0.5)
+            finally:
+                try:
+                    await pubsub.aclose()
+                except Exception:  # the connection is already gone
+                    pass
+
+
+_hubs_lock = threading.Lock()
+_current_hub: Hub | None = None
+
+
+async def get_hub() -> Hub:
+    """The hub of the running loop, started on first use."""
+    global _current_hub
+    loop = asyncio.get_running_loop()
+    hub = _current_hub
+    if hub is None or hub.loop is not loop:
+        with _hubs_lock:
+            hub = _current_hub = Hub(loop)
+        await hub.start()
+    elif hub.transport is not None and not hub.transport.ready.is_set():
+        await asyncio.wait_for(hub.transport.ready.wait(), 10)
+    return hub
+
+
+def _publish_from_any_thread(topics: list[str], event: dict[str, Any]) -> None:
+    hub = _current_hub
+    if hub is not None and not hub.loop.is_closed():
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is hub.loop:
+            hub.publish(topics, event)
+        else:
+            hub.loop.call_soon_threadsafe(hub.publish, topics, event)
+        return
+    if settings.REDIS_URL:
+        # No hub in this process (a management command, a sync test): publish directly.
+        import redis
+
+        PUBLISHED.inc()
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        try:
+            client.publish(f"{settings.CACHE_PREFIX}:events", orjson.dumps({"topics": topics, "event": event}))
+        finally:
+            client.close()
+    # Embedded default without a hub: no connection exists in this process to tell.
+
+
+def publish(topics: str | list[str], event: dict[str, Any]) -> None:
+    """Publishes now (for state that is not transactional: typing, presence)."""
+    _publish_from_any_thread([topics] if isinstance(topics, str) else list(topics), event)
+
+
+def publish_on_commit(topics: str | list[str], event: dict[str, Any]) -> None:
     """Publishes once the surrounding transaction commits, never for rolled-back data."""
-    transaction.on_commit(lambda: send_to_group(group, event))
+    topic_list = [topics] if isinstance(topics, str) else list(topics)
+    transaction.on_commit(lambda: _publish_from_any_thread(topic_list, event))

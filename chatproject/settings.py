@@ -89,7 +89,7 @@ if DATABASE_URL:
         _db["CONN_MAX_AGE"] = 0
         _db.setdefault("OPTIONS", {})["pool"] = {
             "min_size": env_int("DB_POOL_MIN", 2),
-            "max_size": env_int("DB_POOL_MAX", 20),
+            "max_size": env_int("DB_POOL_MAX", 24),
             "timeout": 10,
         }
     DATABASES = {"default": _db}
@@ -108,6 +108,9 @@ else:
             },
         }
     }
+
+# Threads that run WebSocket-originated database work in each process (see chatproject/db.py).
+DB_THREADS = env_int("DB_THREADS", 16)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -143,10 +146,13 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # --- Passwords -------------------------------------------------------------------------
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "accounts.hashers.TunableArgon2PasswordHasher",
     "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+ARGON2_TIME_COST = env_int("ARGON2_TIME_COST", 2)
+ARGON2_MEMORY_KIB = env_int("ARGON2_MEMORY_KIB", 102_400)
+ARGON2_PARALLELISM = env_int("ARGON2_PARALLELISM", 8)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

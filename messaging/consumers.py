@@ -1,24 +1,28 @@
 """The one WebSocket door: `/ws/`, one connection per device for all its rooms.
 
 It authenticates, parses frames, calls services and maps domain errors to `error`
-frames. Delivery (`chat_frame`) touches no database: what a connection must know
-(its user, its rooms) it keeps, and keeps current from membership events.
+frames. Delivery touches no database and no channel layer: the process's hub
+(`chatproject.realtime`) hands each event's ready-made text to the connections
+subscribed to its topics, and a connection keeps its subscriptions current from
+membership events.
 """
 
 import asyncio
+import itertools
 import logging
+import os
 from typing import Any
 
 import orjson
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts import services as account_services
 from accounts.ws import bearer_token
+from chatproject.db import db_call
 from chatproject.errors import DomainError
-from chatproject.realtime import dumps, room_group, user_group
+from chatproject.realtime import DROPPED, Hub, dumps, get_hub, room_topic, user_topic
 from messaging import frames
 from notifications.typing import TypingLimiter
 
@@ -26,17 +30,25 @@ logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TOO_BIG = 1009
+_conn_numbers = itertools.count(1)
+_process_tag = f"{os.getpid()}.{os.urandom(3).hex()}"
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    # No channel-layer channel per connection: the hub delivers (less memory, no
+    # receive task per socket, no per-recipient serialization).
+    channel_layer_alias = "__hub__"
+
     user = None
-    rooms: set[int]
+    user_id: int | None = None
+    held_events: list[dict] | None = None
+    hub: Hub | None = None
     _auth_timer: asyncio.Task | None = None
 
     async def dispatch(self, message: dict) -> None:
         # Channels >= 4.2 hops to a worker thread to close stale DB connections before
-        # every handler. Delivery never touches the database, and the handlers that do
-        # go through database_sync_to_async, which does that itself.
+        # every handler. Receiving a frame needs no database until a service runs, and
+        # services run through database_sync_to_async, which does that itself.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
@@ -44,12 +56,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- connection lifecycle -----------------------------------------------------------
     async def connect(self) -> None:
-        self.rooms = set()
+        self.conn_id = f"{_process_tag}.{next(_conn_numbers)}"
+        self.rooms: set[int] = set()
         self.closed = False
         self.typing_limiter = TypingLimiter()
         self.pending_markers: dict[tuple[int, bool], int] = {}
         self.marker_flush: asyncio.Task | None = None
-        self.presence_seen: dict[int, str] = {}
         await self.accept()
         token = bearer_token(self.scope)
         if token:
@@ -69,10 +81,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.marker_flush.cancel()
         if self.user is None:
             return
-        layer = self.channel_layer
-        for room_id in self.rooms:
-            await layer.group_discard(room_group(room_id), self.channel_name)
-        await layer.group_discard(user_group(self.user.pk), self.channel_name)
+        if self.hub is not None:
+            for room_id in self.rooms:
+                self.hub.unsubscribe(room_topic(room_id), self)
+            self.hub.unsubscribe(user_topic(self.user_id), self)
         await frames.on_disconnect(self)
 
     async def _auth_deadline(self) -> None:
@@ -83,7 +95,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _authenticate_token(self, token: Any) -> None:
         user = None
         if isinstance(token, str) and token:
-            user = await database_sync_to_async(account_services.user_for_access_token)(token)
+            user = await db_call(account_services.user_for_access_token)(token)
         if user is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
@@ -92,10 +104,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _start_session(self, user) -> None:
         if self._auth_timer is not None:
             self._auth_timer.cancel()
-        self.user = user
-        await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
+        self.user, self.user_id = user, user.pk
+        self.hub = await get_hub()
+        self.held_events: list[dict] | None = []  # events that arrive before hello wait for it
+        self.hub.subscribe(user_topic(user.pk), self)
         hello = await frames.on_authenticated(self)
         await self.send_frame(hello)
+        held, self.held_events = self.held_events, None
+        for event in held:
+            await self.on_event(event)
+
+    def join_room(self, room_id: int) -> None:
+        if room_id not in self.rooms:
+            self.rooms.add(room_id)
+            self.hub.subscribe(room_topic(room_id), self)
+
+    def leave_room(self, room_id: int) -> None:
+        self.rooms.discard(room_id)
+        self.hub.unsubscribe(room_topic(room_id), self)
 
     # --- frames from the client ----------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -159,39 +185,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def send_error(self, code: str, detail: str, ref: str | None = None) -> None:
         await self.send_frame({"type": "error", "code": code, "detail": detail, "ref": ref})
 
-    # --- events from the channel layer -----------------------------------------------------
-    async def chat_frame(self, event: dict) -> None:
-        room = event.get("room")
-        if room is not None and room not in self.rooms:
+    # --- events from the hub -----------------------------------------------------------------
+    async def on_event(self, event: dict) -> None:
+        if self.closed:
+            DROPPED.labels("connection_closed").inc()
             return
-        if event.get("skip_channel") == self.channel_name:
+        if self.held_events is not None:
+            self.held_events.append(event)
             return
-        if self.user is not None and event.get("skip_user") == self.user.pk:
-            return
-        await self.send(text_data=event["text"])
-
-    async def chat_presence(self, event: dict) -> None:
-        """A presence change reaches us through every room we share with that user: forward it once."""
-        user_id = event["user"]
-        if self.user is None or user_id == self.user.pk or self.presence_seen.get(user_id) == event["change"]:
-            return
-        if len(self.presence_seen) > 256:
-            self.presence_seen.clear()
-        self.presence_seen[user_id] = event["change"]
-        await self.send(text_data=event["text"])
-
-    async def chat_disconnect(self, event: dict) -> None:
-        await self.close(code=event.get("code", CLOSE_UNAUTHENTICATED))
-
-    async def chat_room_joined(self, event: dict) -> None:
-        room_id = event["room"]
-        if room_id not in self.rooms:
-            self.rooms.add(room_id)
-            await self.channel_layer.group_add(room_group(room_id), self.channel_name)
-        await self.send(text_data=event["text"])
-
-    async def chat_room_left(self, event: dict) -> None:
-        room_id = event["room"]
-        self.rooms.discard(room_id)
-        await self.channel_layer.group_discard(room_group(room_id), self.channel_name)
-        await self.send(text_data=event["text"])
+        kind = event["kind"]
+        if kind == "frame":
+            await self.base_send({"type": "websocket.send", "text": event["text"]})
+        elif kind == "room_joined":
+            self.join_room(event["room"])
+            await self.base_send({"type": "websocket.send", "text": event["text"]})
+        elif kind == "room_left":
+            self.leave_room(event["room"])
+            await self.base_send({"type": "websocket.send", "text": event["text"]})
+        elif kind == "disconnect":
+            await self.close(code=event.get("code", CLOSE_UNAUTHENTICATED))

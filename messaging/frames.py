@@ -2,11 +2,9 @@
 
 from typing import Any
 
-from channels.db import database_sync_to_async
-
 from accounts.selectors import user_public
+from chatproject.db import db_call
 from chatproject.errors import FieldErrors, Invalid
-from chatproject.realtime import room_group
 from messaging import selectors, services
 from notifications import presence
 from notifications.selectors import unread_notification_count
@@ -34,14 +32,13 @@ def _str_field(frame: dict, name: str) -> str:
 async def on_authenticated(consumer) -> dict[str, Any]:
     """Subscribes the connection to its user's rooms and builds `hello`."""
     user_id = consumer.user.pk
-    rooms = await database_sync_to_async(room_ids_for_user)(user_id=user_id)
+    rooms = await db_call(room_ids_for_user)(user_id=user_id)
     for room_id, _, _ in rooms:
-        await consumer.channel_layer.group_add(room_group(room_id), consumer.channel_name)
-        consumer.rooms.add(room_id)
+        consumer.join_room(room_id)
     # Read the markers again once subscribed: a message committed in between is then
     # either delivered live or counted in last_seq, never neither.
-    rooms = await database_sync_to_async(room_ids_for_user)(user_id=user_id)
-    await presence.presence_connect(user_id=user_id, conn_id=consumer.channel_name, room_ids=consumer.rooms)
+    rooms = await db_call(room_ids_for_user)(user_id=user_id)
+    await presence.presence_connect(user_id=user_id, conn_id=consumer.conn_id, room_ids=consumer.rooms)
     return {
         "type": "hello",
         "user": user_public(consumer.user),
@@ -49,13 +46,13 @@ async def on_authenticated(consumer) -> dict[str, Any]:
             {"id": room_id, "last_seq": last_seq, "unread_count": max(last_seq - read_seq, 0)}
             for room_id, last_seq, read_seq in rooms
         ],
-        "notifications_unread": await database_sync_to_async(unread_notification_count)(user_id=user_id),
+        "notifications_unread": await db_call(unread_notification_count)(user_id=user_id),
     }
 
 
 async def on_disconnect(consumer) -> None:
     await consumer.flush_markers()
-    await presence.presence_disconnect(user_id=consumer.user.pk, conn_id=consumer.channel_name, room_ids=consumer.rooms)
+    await presence.presence_disconnect(user_id=consumer.user_id, conn_id=consumer.conn_id, room_ids=consumer.rooms)
 
 
 async def handle_ping(consumer, frame: dict) -> None:
@@ -64,20 +61,20 @@ async def handle_ping(consumer, frame: dict) -> None:
 
 async def handle_message_send(consumer, frame: dict) -> None:
     client_id = _str_field(frame, "client_id")
-    result = await database_sync_to_async(services.message_send)(
+    result = await db_call(services.message_send)(
         sender=consumer.user,
         room_id=_int_field(frame, "room", minimum=1),
         body=frame.get("body"),
         client_id=client_id,
         reply_to=_int_field(frame, "reply_to", required=False, minimum=1),
-        skip_channel=consumer.channel_name,
+        skip_conn=consumer.conn_id,
     )
     await consumer.send_frame({"type": "message.ack", "client_id": client_id, "message": result.data})
 
 
 async def handle_sync(consumer, frame: dict) -> None:
     room_id = _int_field(frame, "room", minimum=1)
-    messages, has_more = await database_sync_to_async(selectors.message_history)(
+    messages, has_more = await db_call(selectors.message_history)(
         user=consumer.user,
         room_id=room_id,
         after=_int_field(frame, "after"),
@@ -103,14 +100,14 @@ async def handle_marker(consumer, frame: dict) -> None:
 
 
 async def move_marker(consumer, room_id: int, up_to: int, read: bool) -> None:
-    await database_sync_to_async(room_services.marker_move)(
-        user=consumer.user, room_id=room_id, up_to=up_to, read=read, skip_channel=consumer.channel_name
+    await db_call(room_services.marker_move)(
+        user=consumer.user, room_id=room_id, up_to=up_to, read=read, skip_conn=consumer.conn_id
     )
 
 
 async def handle_presence(consumer, frame: dict) -> None:
     await presence.presence_set(
-        user_id=consumer.user.pk, conn_id=consumer.channel_name, status=frame.get("status"), room_ids=consumer.rooms
+        user_id=consumer.user_id, conn_id=consumer.conn_id, status=frame.get("status"), room_ids=consumer.rooms
     )
 
 

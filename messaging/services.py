@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -58,21 +58,21 @@ def message_send(
     body,
     client_id=None,
     reply_to: int | None = None,
-    skip_channel: str | None = None,
+    skip_conn: str | None = None,
 ) -> SendResult:
     """Stores a message and publishes `message.new` after commit.
 
     Idempotent on (sender, client_id): a resend, also one racing the first attempt,
-    gets the first message back with created=False. `skip_channel` is the sending
+    gets the first message back with created=False. `skip_conn` is the sending
     connection, which gets an ack instead of its own message.new.
     """
     body, client_id = _clean_body(body), _clean_client_id(client_id)
-    if client_id and (resent := _resent(sender=sender, client_id=client_id, room_id=room_id)):
-        return resent
+    # No lookup before the insert: the (sender, client_id) unique index catches a
+    # resend, or a racing duplicate, and the first message is answered instead.
     try:
         with transaction.atomic():
             message = _store(sender=sender, room_id=room_id, body=body, client_id=client_id, reply_to=reply_to)
-            data = events.message_new(message=message, skip_channel=skip_channel)
+            data = events.message_new(message=message, skip_conn=skip_conn)
     except IntegrityError:
         if client_id and (resent := _resent(sender=sender, client_id=client_id, room_id=room_id)):
             return resent
@@ -88,12 +88,40 @@ def _store(*, sender: User, room_id: int, body: str, client_id: str, reply_to: i
     seq, room_kind = allocated
     if reply_to is not None and not Message.objects.filter(pk=reply_to, room_id=room_id).exists():
         raise FieldErrors({"reply_to": ["No message with this id in this room."]})
-    message = Message(room_id=room_id, seq=seq, sender=sender, body=body, client_id=client_id, reply_to_id=reply_to)
-    message.save(force_insert=True)
-    room_services.marker_own_message(room_id=room_id, user_id=sender.pk, seq=seq)
+    message = _insert(
+        Message(room_id=room_id, seq=seq, sender=sender, body=body, client_id=client_id, reply_to_id=reply_to)
+    )
     from notifications.services import notify_for_message
 
     notify_for_message(message=message, room_kind=room_kind)
+    return message
+
+
+_INSERT_SQL = (
+    f"INSERT INTO {Message._meta.db_table} (room_id, seq, sender_id, body, client_id, reply_to_id, created_at, deleted)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+)
+
+
+def _insert(message: Message) -> Message:
+    """One raw INSERT: Model.save() compiles the same statement anew for every message sent."""
+    message.created_at = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_SQL,
+            [
+                message.room_id,
+                message.seq,
+                message.sender_id,
+                message.body,
+                message.client_id,
+                message.reply_to_id,
+                connection.ops.adapt_datetimefield_value(message.created_at),
+                False,
+            ],
+        )
+        message.pk = cursor.fetchone()[0]
+    message._state.adding = False
     return message
 
 

@@ -1,6 +1,6 @@
 from typing import Any
 
-from chatproject.realtime import frame_event, publish_on_commit, user_group
+from chatproject.realtime import frame_event, publish_on_commit, user_topic
 from notifications.models import Notification
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -29,4 +29,4 @@ def notification_data(notification: Notification) -> dict[str, Any]:
 
 def notification_new(*, notification: Notification) -> None:
     frame = {"type": "notification", "notification": notification_data(notification)}
-    publish_on_commit(user_group(notification.recipient_id), frame_event(frame))
+    publish_on_commit(user_topic(notification.recipient_id), frame_event(frame))

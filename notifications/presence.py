@@ -9,15 +9,13 @@ change: connections drop repeats of a change they already forwarded.
 import asyncio
 import logging
 import time
-import uuid
 from datetime import UTC, datetime
 
-from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
-from chatproject.realtime import dumps, room_group
+from chatproject.db import db_call
+from chatproject.realtime import frame_event, publish, room_topic
 from notifications.presence_store import AWAY, OFFLINE, ONLINE, Presence, presence_store
 
 logger = logging.getLogger(__name__)
@@ -78,12 +76,11 @@ def presence_hub() -> PresenceHub:
 
 async def _publish(user_id: int, room_ids, status: str) -> None:
     frame = presence_frame(user_id, Presence(status, time.time()))
-    event = {"type": "chat.presence", "user": user_id, "change": uuid.uuid4().hex, "text": dumps(frame)}
-    layer = get_channel_layer()
-    for room_id in room_ids:
-        await layer.group_send(room_group(room_id), event)
+    # One event naming all the user's rooms: each connection gets it once, however many
+    # rooms it shares with the user.
+    publish([room_topic(room_id) for room_id in room_ids], frame_event(frame, skip_user=user_id))
     if status in (OFFLINE, ONLINE):
-        await database_sync_to_async(_save_last_seen)(user_id)
+        await db_call(_save_last_seen)(user_id)
 
 
 def _save_last_seen(user_id: int) -> None:
@@ -125,7 +122,7 @@ async def presence_sweep() -> list[int]:
 
     gone = await presence_store().sweep()
     for user_id in gone:
-        rooms = await database_sync_to_async(room_ids_for_user)(user_id=user_id)
+        rooms = await db_call(room_ids_for_user)(user_id=user_id)
         await _publish(user_id, [room_id for room_id, _, _ in rooms], OFFLINE)
     return gone
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 ONLINE, AWAY, OFFLINE = "online", "away", "offline"
+REFRESH_CHUNK = 200
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,19 @@ if before ~= after then return after end
 return false
 """
 
+# ARGV: now, new expiry, key prefix, then (conn id, user id, status) per connection.
+# Keys are built in the script, which is fine on a single Redis (not on a cluster).
+_REFRESH = """
+local now, expires, prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+for i = 4, #ARGV, 3 do
+  local user = ARGV[i + 1]
+  redis.call('HSET', prefix .. ':conns:' .. user, ARGV[i], ARGV[i + 2] .. '|' .. ARGV[2])
+  redis.call('ZADD', prefix .. ':online', 'GT', expires, user)
+  redis.call('HSET', prefix .. ':last_seen', user, now)
+end
+return 0
+"""
+
 # ARGV: user id, now. Returns 1 to the one caller that takes the user offline.
 _SWEEP = """
 local best, latest = aggregate(tonumber(ARGV[2]))
@@ -148,6 +162,7 @@ class RedisPresenceStore:
         self.prefix = prefix
         self.script = self.client.register_script(_AGGREGATE + _UPDATE)
         self.sweep_script = self.client.register_script(_AGGREGATE + _SWEEP)
+        self.refresh_script = self.client.register_script(_REFRESH)
 
     def _keys(self, user_id: int) -> list[str]:
         return [f"{self.prefix}:conns:{user_id}", f"{self.prefix}:online", f"{self.prefix}:last_seen"]
@@ -159,16 +174,15 @@ class RedisPresenceStore:
         return result or None
 
     async def refresh(self, conns: dict[str, tuple[int, str]], ttl: float) -> None:
-        if not conns:
-            return
+        """Renews this process's entries: one script call per chunk, yielding in between."""
+        items = list(conns.items())
         now = time.time()
-        async with self.client.pipeline(transaction=False) as pipe:
-            for conn_id, (user_id, status) in conns.items():
-                keys = self._keys(user_id)
-                pipe.hset(keys[0], conn_id, f"{status}|{now + ttl:.3f}")
-                pipe.zadd(keys[1], {str(user_id): now + ttl}, gt=True)
-                pipe.hset(keys[2], str(user_id), f"{now:.3f}")
-            await pipe.execute()
+        for start in range(0, len(items), REFRESH_CHUNK):
+            args: list = [f"{now:.3f}", f"{now + ttl:.3f}", self.prefix]
+            for conn_id, (user_id, status) in items[start : start + REFRESH_CHUNK]:
+                args += [conn_id, user_id, status]
+            await self.refresh_script(keys=[], args=args)
+            await asyncio.sleep(0)  # let deliveries run between chunks
 
     def get_many(self, user_ids: list[int]) -> dict[int, Presence]:
         """One round trip (a pipeline) for any number of users; sync, for REST views."""

@@ -2,11 +2,10 @@
 
 import time
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chatproject.errors import FieldErrors
-from chatproject.realtime import frame_event, room_group
+from chatproject.realtime import frame_event, publish, room_topic
 
 STATES = ("start", "stop")
 # A burst allowance per connection on top of the per-room interval.
@@ -51,4 +50,4 @@ async def typing_relay(*, user, room_id, state, member_of: set[int], limiter: Ty
     if not limiter.allow(room_id, state):
         return
     frame = {"type": "typing", "room": room_id, "user": user_public(user), "state": state}
-    await get_channel_layer().group_send(room_group(room_id), frame_event(frame, room=room_id, skip_user=user.pk))
+    publish(room_topic(room_id), frame_event(frame, skip_user=user.pk))

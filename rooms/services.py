@@ -219,9 +219,11 @@ def direct_get_or_create(*, creator: User, user_ids: list[int]) -> tuple[Room, b
 def room_next_seq(*, room_id: int, sender_id: int) -> tuple[int, str] | None:
     """Allocates the room's next seq if the sender is a member: (seq, room kind), else None.
 
-    Trusts its caller to hold a transaction: the row lock taken here serializes
-    concurrent senders of one room until commit, which is what keeps seqs gapless
-    and in commit order. One statement does the membership check and the increment.
+    Trusts its caller (the send path) to hold a transaction: the row lock taken here
+    serializes concurrent senders of one room until commit, which is what keeps seqs
+    gapless and in commit order. One statement checks membership and increments; a
+    second moves the sender's own markers to the new seq (a sender has read what they
+    wrote). Raw SQL: this runs for every message sent.
     """
     from django.db import connection
 
@@ -233,16 +235,17 @@ def room_next_seq(*, room_id: int, sender_id: int) -> tuple[int, str] | None:
             [room_id, room_id, sender_id],
         )
         row = cursor.fetchone()
-    return (row[0], row[1]) if row else None
-
-
-def marker_own_message(*, room_id: int, user_id: int, seq: int) -> None:
-    """A sender has read everything up to their own message. Trusts its caller (the send path)."""
-    Membership.objects.filter(room_id=room_id, user_id=user_id).update(delivered_seq=seq, read_seq=seq)
+        if row is None:
+            return None
+        cursor.execute(
+            f"UPDATE {membership_table} SET read_seq = %s, delivered_seq = %s WHERE room_id = %s AND user_id = %s",
+            [row[0], row[0], room_id, sender_id],
+        )
+    return row[0], row[1]
 
 
 @transaction.atomic
-def marker_move(*, user: User, room_id: int, up_to: int, read: bool, skip_channel: str | None = None) -> Membership:
+def marker_move(*, user: User, room_id: int, up_to: int, read: bool, skip_conn: str | None = None) -> Membership:
     """Moves the caller's delivered (or read, which implies delivered) marker forward.
 
     Never back, never past the room's last seq. Publishes one receipt per marker that
@@ -263,8 +266,8 @@ def marker_move(*, user: User, room_id: int, up_to: int, read: bool, skip_channe
     )
     moved_delivered = mine.filter(delivered_seq__lt=target).update(delivered_seq=target)
     if moved_read:
-        events.receipt(room_id=room_id, user_id=user.pk, status="read", up_to=target, skip_channel=skip_channel)
+        events.receipt(room_id=room_id, user_id=user.pk, status="read", up_to=target, skip_conn=skip_conn)
     elif moved_delivered:
-        events.receipt(room_id=room_id, user_id=user.pk, status="delivered", up_to=target, skip_channel=skip_channel)
+        events.receipt(room_id=room_id, user_id=user.pk, status="delivered", up_to=target, skip_conn=skip_conn)
     membership.refresh_from_db(fields=["read_seq", "delivered_seq"])
     return membership

@@ -4,7 +4,7 @@ import json
 import threading
 from types import SimpleNamespace
 
-import msgpack
+import orjson
 from django.db import connection
 
 from accounts import roles
@@ -107,15 +107,15 @@ def assert_outcome(response, status: int, before: tuple) -> None:
 
 
 def record_published(monkeypatch) -> list[tuple[str, dict]]:
-    """Patches the channel-layer send; returns the list every (group, event) lands in, in order."""
+    """Patches the hub's publish; returns the list every (topic, event) lands in, in order."""
     sent: list[tuple[str, dict]] = []
     lock = threading.Lock()  # senders may be threads
 
-    def record(group, event):
+    def record(topics, event):
         with lock:
-            sent.append((group, event))
+            sent.extend((topic, event) for topic in topics)
 
-    monkeypatch.setattr("chatproject.realtime.send_to_group", record)
+    monkeypatch.setattr("chatproject.realtime._publish_from_any_thread", record)
     return sent
 
 
@@ -123,7 +123,7 @@ def frames(published, type_: str | None = None) -> list[tuple[str, dict]]:
     """(group, parsed frame) for each published event that carries a frame, optionally of one type."""
     result = []
     for group, event in published:
-        msgpack.packb(event)  # channels-redis must be able to carry the event itself
+        orjson.dumps(event)  # the hub must be able to carry the event between processes
         if "text" in event:
             frame = json.loads(event["text"])
             if type_ is None or frame["type"] == type_:
