@@ -1,0 +1,1 @@
+"""Reference server: a bare tutorial-style Channels broadcast consumer."""

@@ -1,0 +1,34 @@
+"""Tutorial-style broadcast consumer: every frame is group_send to the room group."""
+
+import json
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from bench.reference.models import Message
+
+
+@database_sync_to_async
+def save_message(room: str, body: str) -> None:
+    Message.objects.create(room=room, body=body)
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
+        self.room_group_name = f"chat_{self.room_name}"
+        await self.channel_layer.group_add(self.room_group_name, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, close_code: int) -> None:
+        await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        message = json.loads(text_data or "{}")["message"]
+        if settings.REFERENCE_PERSIST:
+            await save_message(self.room_name, message)
+        await self.channel_layer.group_send(self.room_group_name, {"type": "chat.message", "message": message})
+
+    async def chat_message(self, event: dict[str, str]) -> None:
+        await self.send(text_data=json.dumps({"message": event["message"]}))

@@ -1,0 +1,3 @@
+"""The reference server serves no HTTP views."""
+
+urlpatterns: list[object] = []
