@@ -1,22 +1,52 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
+from django.contrib.auth.models import Group
+from django.db.models import Exists, OuterRef
+
 from accounts import services
-from accounts.models import User
+from accounts.models import MODERATORS_GROUP, User
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
-    list_display = ["username", "display_name", "email", "is_active", "is_staff", "is_moderator_flag", "last_seen"]
+    list_display = [
+        "username",
+        "display_name",
+        "email",
+        "is_active",
+        "is_staff",
+        "is_moderator_flag",
+        "presence",
+        "last_seen",
+    ]
     list_filter = ["is_active", "is_staff", "is_superuser", "groups"]
     search_fields = ["username", "display_name", "email"]
     fieldsets = (*DjangoUserAdmin.fieldsets, ("Chat", {"fields": ("display_name", "last_seen")}))
     readonly_fields = ["last_seen"]
     actions = ["make_moderator", "remove_moderator", "deactivate"]
 
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        # One round trip to the presence store for the whole page.
+        from notifications.presence import presence_of
+
+        statuses = presence_of(user_ids=[user.pk for user in changelist.result_list])
+        for user in changelist.result_list:
+            user.presence_status = statuses.get(str(user.pk), {}).get("status", "")
+        return changelist
+
+    def get_queryset(self, request):
+        moderators = Group.objects.filter(name=MODERATORS_GROUP, user=OuterRef("pk"))
+        return super().get_queryset(request).annotate(in_moderators=Exists(moderators))
+
+    @admin.display(description="presence")
+    def presence(self, user: User) -> str:
+        return getattr(user, "presence_status", "")
+
     @admin.display(boolean=True, description="moderator")
     def is_moderator_flag(self, user: User) -> bool:
-        return user.is_moderator
+        return user.is_superuser or getattr(user, "in_moderators", False)
 
     @admin.action(description="Make the selected users moderators")
     def make_moderator(self, request, queryset):

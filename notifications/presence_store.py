@@ -157,7 +157,10 @@ class RedisPresenceStore:
         import redis.asyncio as aioredis
 
         # The async client is bound to the event loop that made it: one store per loop.
-        self.client = aioredis.Redis.from_url(url, decode_responses=True)
+        # A blocking pool: a burst of disconnects waits for a connection instead of
+        # failing with "Too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(url, decode_responses=True, max_connections=64, timeout=20)
+        self.client = aioredis.Redis(connection_pool=pool)
         self.sync_client = redis.Redis.from_url(url, decode_responses=True)
         self.prefix = prefix
         self.script = self.client.register_script(_AGGREGATE + _UPDATE)
