@@ -1,6 +1,5 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-
 from django.contrib.auth.models import Group
 from django.db.models import Exists, OuterRef
 

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 def test_moderators_read_notifications_but_cannot_edit_them(make_user):
     roles.ensure_moderators_group()
-    moderator = services.user_set_moderator(user=make_user("mod"), is_moderator=True)
+    services.user_set_moderator(user=make_user("mod"), is_moderator=True)
     alice, bob = make_user("alice"), make_user("bob")
     dm, _ = rooms.direct_get_or_create(creator=alice, user_ids=[bob.pk])
     messaging.message_send(sender=alice, room_id=dm.pk, body="hello")
