@@ -1,9 +1,16 @@
-"""The WebSocket handshake's rules: which Origins may connect, which credentials count."""
+"""The WebSocket handshake's rules: which Origins may connect, which credentials count.
 
+Checked by the consumer itself rather than by a middleware stack, so a connection
+keeps no session or cookie wrappers alive for its whole life (memory per idle socket).
+"""
+
+from http.cookies import SimpleCookie
+from importlib import import_module
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
-from channels.security.websocket import WebsocketDenier
 from django.conf import settings
+from django.contrib import auth
 from django.http.request import split_domain_port, validate_host
 
 
@@ -36,22 +43,28 @@ def origin_allowed(origin: str) -> bool:
     return validate_host(host, allowed)
 
 
-class OriginGuard:
-    """Refuses a foreign Origin at the handshake (HTTP 403).
+def origin_refused(scope: dict) -> bool:
+    """A foreign Origin is refused at the handshake; a missing one (native apps) is not."""
+    origin = header(scope, b"origin")
+    return origin is not None and not origin_allowed(origin)
 
-    Unlike Channels' AllowedHostsOriginValidator it lets a missing Origin through:
-    native apps send none. Such a connection must then bring a token; the consumer
-    ignores its cookies (`scope["cookie_auth_allowed"]`).
-    """
 
-    def __init__(self, app) -> None:
-        self.app = app
+def cookie_auth_allowed(scope: dict) -> bool:
+    """Cookies count only from a browser page of ours (it sends our Origin)."""
+    return header(scope, b"origin") is not None
 
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "websocket":
-            origin = header(scope, b"origin")
-            if origin is not None and not origin_allowed(origin):
-                denier = WebsocketDenier()
-                return await denier(scope, receive, send)
-            scope = dict(scope, cookie_auth_allowed=origin is not None)
-        return await self.app(scope, receive, send)
+
+def session_user(scope: dict):
+    """The active user of the session cookie, or None. Runs queries: call it in a thread."""
+    raw = header(scope, b"cookie")
+    if not raw:
+        return None
+    cookie = SimpleCookie()
+    cookie.load(raw)
+    morsel = cookie.get(settings.SESSION_COOKIE_NAME)
+    if morsel is None or not morsel.value:
+        return None
+    store = import_module(settings.SESSION_ENGINE).SessionStore(morsel.value)
+    # Django's own get_user: checks the backend, the session hash and is_active.
+    user = auth.get_user(SimpleNamespace(session=store))
+    return user if user.is_authenticated else None

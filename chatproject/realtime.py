@@ -144,7 +144,7 @@ class RedisTransport:
         import redis.asyncio as aioredis
 
         self.hub = hub
-        self.channel = f"{settings.CACHE_PREFIX}:events"
+        self.channel = settings.REALTIME_CHANNEL
         self.client = aioredis.Redis.from_url(settings.REDIS_URL)
         self.outbox: asyncio.Queue[bytes] = asyncio.Queue()
         self.ready = asyncio.Event()
@@ -241,7 +241,7 @@ def _publish_from_any_thread(topics: list[str], event: dict[str, Any]) -> None:
         PUBLISHED.inc()
         client = redis.Redis.from_url(settings.REDIS_URL)
         try:
-            client.publish(f"{settings.CACHE_PREFIX}:events", orjson.dumps({"topics": topics, "event": event}))
+            client.publish(settings.REALTIME_CHANNEL, orjson.dumps({"topics": topics, "event": event}))
         finally:
             client.close()
     # Embedded default without a hub: no connection exists in this process to tell.

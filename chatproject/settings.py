@@ -1,6 +1,7 @@
 """Settings for the chat server. Environment variables are documented in README.md."""
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -119,6 +120,9 @@ AUTH_USER_MODEL = "accounts.User"
 REDIS_URL = env_str("REDIS_URL")
 CACHE_PREFIX = env_str("CACHE_PREFIX", "chat")
 PRESENCE_PREFIX = f"{CACHE_PREFIX}:presence"
+# Redis pub/sub ignores database numbers: servers sharing a Redis but not a database
+# number (or prefix) must not hear each other's events.
+REALTIME_CHANNEL = f"{CACHE_PREFIX}:{urlsplit(REDIS_URL).path.strip('/') or '0'}:events"
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {

@@ -34,9 +34,12 @@ def database_url_for_tests() -> str:
 class ServerProcess:
     """daphne serving chatproject on a loopback port, with the given environment."""
 
-    def __init__(self, env: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, port: int | None = None, log: Path | None = None) -> None:
         self.port = port or free_port()
         self.env = env or {}
+        # Where the server's stderr goes. A pipe nobody reads fills up and stalls a chatty
+        # server (a browser test makes many requests), so long-running tests pass a file.
+        self.log = log
         self.process: subprocess.Popen | None = None
 
     @property
@@ -49,17 +52,21 @@ class ServerProcess:
 
     def start(self, timeout: float = 30) -> "ServerProcess":
         env = {**os.environ, "DEBUG": "1", "THROTTLE_DISABLED": "1", **self.env}
+        stderr = open(self.log, "ab") if self.log else subprocess.PIPE  # the child keeps its own copy
         self.process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "chatproject.asgi:application"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=stderr,
         )
+        if self.log:
+            stderr.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.process.stderr.read().decode()[-2000:]}")
+                output = self.log.read_bytes() if self.log else self.process.stderr.read()
+                raise RuntimeError(f"server exited: {output.decode(errors='replace')[-2000:]}")
             try:
                 with urllib.request.urlopen(f"{self.http}/healthz", timeout=1) as response:
                     if response.status == 200:

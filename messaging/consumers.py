@@ -19,7 +19,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts import services as account_services
-from accounts.ws import bearer_token
+from accounts.ws import bearer_token, cookie_auth_allowed, origin_refused, session_user
 from chatproject.db import db_call
 from chatproject.errors import DomainError
 from chatproject.realtime import DROPPED, Hub, dumps, get_hub, room_topic, user_topic
@@ -41,6 +41,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     user = None
     user_id: int | None = None
+    marker_flush: asyncio.Task | None = None
+    _typing_limiter: TypingLimiter | None = None
     held_events: list[dict] | None = None
     hub: Hub | None = None
     _auth_timer: asyncio.Task | None = None
@@ -59,18 +61,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.conn_id = f"{_process_tag}.{next(_conn_numbers)}"
         self.rooms: set[int] = set()
         self.closed = False
-        self.typing_limiter = TypingLimiter()
         self.pending_markers: dict[tuple[int, bool], int] = {}
-        self.marker_flush: asyncio.Task | None = None
+        if origin_refused(self.scope):
+            await self.close()  # before accept: the server answers the handshake with 403
+            return
         await self.accept()
         token = bearer_token(self.scope)
         if token:
             await self._authenticate_token(token)
             return
-        cookie_user = self.scope.get("user")
-        if self.scope.get("cookie_auth_allowed") and cookie_user is not None and cookie_user.is_authenticated:
-            await self._start_session(cookie_user)
-            return
+        if cookie_auth_allowed(self.scope):
+            user = await db_call(session_user)(self.scope)
+            if user is not None:
+                await self._start_session(user)
+                return
         self._auth_timer = asyncio.ensure_future(self._auth_deadline())
 
     async def disconnect(self, code: int) -> None:
@@ -113,6 +117,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         held, self.held_events = self.held_events, None
         for event in held:
             await self.on_event(event)
+
+    @property
+    def typing_limiter(self) -> TypingLimiter:
+        # Made on first use: most connections never type, and idle sockets should be small.
+        if self._typing_limiter is None:
+            self._typing_limiter = TypingLimiter()
+        return self._typing_limiter
 
     def join_room(self, room_id: int) -> None:
         if room_id not in self.rooms:

@@ -13,7 +13,7 @@ from rooms.overview import room_list_for_user
 
 
 def room_title(room: dict, *, viewer_id: int) -> str:
-    """"#general" for rooms; the other people's names for a direct conversation."""
+    """The room's name, or for a direct conversation the other people's names."""
     if room["kind"] != "direct":
         return room["name"]
     others = [m["display_name"] for m in room.get("members") or [] if m["id"] != viewer_id]
