@@ -33,6 +33,7 @@ def add_load_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--drain-seconds", type=float, default=5.0, help="max wait after a step")
     g.add_argument("--step-pause", type=float, default=1.0, help="pause between steps")
     g.add_argument("--p99-ms", type=float, default=100.0, help="p99 delivery limit for 'max'")
+    g.add_argument("--b-p99-ms", type=float, default=1000.0, help="p99 limit for scenario B (1000-member room)")
     g.add_argument("--body-pad", type=int, default=32, help="extra bytes per message body")
     g.add_argument("--gap-grace", type=float, default=0.2, help="wait before syncing a gap")
     g.add_argument("--connect-concurrency", type=int, default=50)

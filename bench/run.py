@@ -34,6 +34,7 @@ from bench.servers import (
     free_port,
     install_signal_handlers,
     ours_spec,
+    ours_uvicorn_spec,
     prepare,
     reference_spec,
     stop_all,
@@ -42,6 +43,7 @@ from bench.servers import (
 
 SPECS: dict[str, Callable[[], ServerSpec]] = {
     "ours": ours_spec,
+    "ours-uvicorn": ours_uvicorn_spec,
     "reference": lambda: reference_spec(False),
     "reference+pg": lambda: reference_spec(True),
 }
@@ -109,7 +111,7 @@ def run_loadgen(
     spec = servers[0].spec
     out = workdir / f"{target}-{len(servers)}srv-{scenarios.replace(',', '')}.json"
     cmd = [*taskset_prefix(cores), sys.executable, "-m", "bench.loadgen"]
-    cmd += ["--mode", "ours" if target == "ours" else "reference", "--scenarios", scenarios]
+    cmd += ["--mode", "ours" if target.startswith("ours") else "reference", "--scenarios", scenarios]
     for s in servers:
         cmd += ["--server", f"127.0.0.1:{s.port}", "--server-pid", str(s.pid)]
     cmd += ["--json-out", str(out), "--users-file", str(workdir / f"users-{spec.db_name}.json")]
@@ -141,7 +143,7 @@ def apply_server_env(spec: ServerSpec, pairs: list[str]) -> ServerSpec:
 def run_target(target: str, args: argparse.Namespace, workdir: Path, commands: list[str]) -> dict[str, Any]:
     spec = apply_server_env(SPECS[target](), args.server_env)
     scen = [s.strip().upper() for s in args.scenarios.split(",") if s.strip()]
-    main = ",".join(s for s in scen if s in "ABCD" and not (s == "D" and target != "ours"))
+    main = ",".join(s for s in scen if s in "ABCD" and not (s == "D" and not target.startswith("ours")))
     print(f"=== {target}: preparing database {spec.db_name} and running migrations", flush=True)
     (workdir / f"users-{spec.db_name}.json").unlink(missing_ok=True)
     commands.append(f"# {target}\n{prepare(spec, workdir)}")
@@ -207,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         "versions": versions(),
         "commands": commands,
         "p99_ms": args.p99_ms,
+        "b_p99_ms": args.b_p99_ms,
         "server_env": "DATABASE_URL=postgres://postgres@127.0.0.1:5432/<bench db>, "
         "REDIS_URL=redis://127.0.0.1:6379/<n>, DEBUG=0, SECRET_KEY=<random>, ALLOWED_HOSTS=127.0.0.1,"
         "localhost, THROTTLE_DISABLED=1, HTTPS=0 (ours also ARGON2_TIME_COST=1 ARGON2_MEMORY_KIB=1024 "

@@ -202,7 +202,7 @@ async def stepped(ctx: Ctx, name: str, conns: int, rooms: int, senders: int) -> 
     try:
         for n, rate in enumerate(rates):
             step = await run_step(ctx, fleet, rate, n, a.step_seconds)
-            s = step.summary(a.p99_ms)
+            s = step.summary(a.b_p99_ms if name == "B" else a.p99_ms)
             steps.append(s)
             print(
                 f"  rate {rate:>6g}/s sent={s['sent']} frames={s['frames']} "

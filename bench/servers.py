@@ -34,6 +34,7 @@ class ServerSpec:
     redis_db: int
     settings_module: str | None = None  # None: the project's manage.py default
     extra_env: dict[str, str] = field(default_factory=dict)
+    server: str = "daphne"  # or "uvicorn" (uvloop, httptools, websockets)
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "VIRTUAL_ENV", "PYTHONPATH")}
@@ -65,6 +66,12 @@ def ours_spec() -> ServerSpec:
     # A cheap Argon2 cost: setup logs in ~1000 users; the default cost would take minutes.
     cheap_logins = {"ARGON2_TIME_COST": "1", "ARGON2_MEMORY_KIB": "1024", "ARGON2_PARALLELISM": "1"}
     return ServerSpec("ours", "chatproject.asgi:application", "bench_chat", 11, extra_env=cheap_logins)
+
+
+def ours_uvicorn_spec() -> ServerSpec:
+    spec = ours_spec()
+    spec.name, spec.server = "ours-uvicorn", "uvicorn"
+    return spec
 
 
 def reference_spec(persist: bool) -> ServerSpec:
@@ -108,15 +115,12 @@ class ServerProc:
         self.port = port
         self.cores = cores
         self.logpath = logdir / f"{spec.name}-{port}.log"
-        self.cmd = [
-            *taskset_prefix(cores),
-            str(VENV_BIN / "daphne"),
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            spec.app,
-        ]
+        if spec.server == "uvicorn":
+            server = [str(VENV_BIN / "uvicorn"), "--host", "127.0.0.1", "--port", str(port), "--ws", "websockets"]
+            server += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+            self.cmd = [*taskset_prefix(cores), *server, spec.app]
+        else:
+            self.cmd = [*taskset_prefix(cores), str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), spec.app]
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -1,8 +1,14 @@
 import os
 
+import django
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatproject.settings")
+django.setup(set_prefix=False)
+
+from chatproject.middleware import run_middleware_sync  # noqa: E402  (needs settings)
+
+run_middleware_sync()  # one thread hop per request instead of one per middleware hook
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)

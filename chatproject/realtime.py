@@ -12,6 +12,7 @@ Without REDIS_URL (the embedded default) the hub is purely local.
 
 import asyncio
 import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -93,10 +94,11 @@ class Hub:
         if not topics:
             return
         PUBLISHED.inc()
+        # Local subscribers get the event straight away; Redis carries it to the other
+        # processes (and this process skips its own echo).
+        self.enqueue_local(topics, event)
         if self.transport is not None:
             self.transport.send(topics, event)
-        else:
-            self.enqueue_local(topics, event)
 
     def enqueue_local(self, topics: list[str], event: dict[str, Any]) -> None:
         # One drain task at a time keeps events in publish order for every connection.
@@ -149,6 +151,8 @@ class RedisTransport:
         self.outbox: asyncio.Queue[bytes] = asyncio.Queue()
         self.ready = asyncio.Event()
         self.tasks: list[asyncio.Task] = []
+        # Prefixes what this hub publishes, so its listener can skip its own echo.
+        self.origin = os.urandom(8).hex().encode() + b"|"
 
     async def start(self) -> None:
         self.tasks = [
@@ -158,7 +162,7 @@ class RedisTransport:
         await asyncio.wait_for(self.ready.wait(), 10)
 
     def send(self, topics: list[str], event: dict[str, Any]) -> None:
-        self.outbox.put_nowait(orjson.dumps({"topics": topics, "event": event}))
+        self.outbox.put_nowait(self.origin + orjson.dumps({"topics": topics, "event": event}))
 
     async def _write(self) -> None:
         while True:
@@ -187,7 +191,10 @@ class RedisTransport:
                         continue
                     if message["type"] != "message":
                         continue
-                    envelope = orjson.loads(message["data"])
+                    data = message["data"]
+                    if data.startswith(self.origin):
+                        continue
+                    envelope = orjson.loads(data[data.index(b"|") + 1 :])
                     await self.hub.deliver(envelope["topics"], envelope["event"])
             except asyncio.CancelledError:
                 raise
@@ -235,16 +242,25 @@ def _publish_from_any_thread(topics: list[str], event: dict[str, Any]) -> None:
             hub.loop.call_soon_threadsafe(hub.publish, topics, event)
         return
     if settings.REDIS_URL:
-        # No hub in this process (a management command, a sync test): publish directly.
+        # No hub in this process yet (no socket connected to it, a management command):
+        # publish directly, for the sockets of the other processes.
+        PUBLISHED.inc()
+        envelope = b"sync|" + orjson.dumps({"topics": topics, "event": event})
+        _sync_client().publish(settings.REALTIME_CHANNEL, envelope)
+    # Embedded default without a hub: no connection exists in this process to tell.
+
+
+_sync_clients: dict[str, Any] = {}
+
+
+def _sync_client():
+    """One thread-safe client (with its connection pool) per Redis URL, reused."""
+    client = _sync_clients.get(settings.REDIS_URL)
+    if client is None:
         import redis
 
-        PUBLISHED.inc()
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        try:
-            client.publish(settings.REALTIME_CHANNEL, orjson.dumps({"topics": topics, "event": event}))
-        finally:
-            client.close()
-    # Embedded default without a hub: no connection exists in this process to tell.
+        client = _sync_clients[settings.REDIS_URL] = redis.Redis.from_url(settings.REDIS_URL)
+    return client
 
 
 def publish(topics: str | list[str], event: dict[str, Any]) -> None:

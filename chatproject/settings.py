@@ -111,7 +111,7 @@ else:
     }
 
 # Threads that run WebSocket-originated database work in each process (see chatproject/db.py).
-DB_THREADS = env_int("DB_THREADS", 16)
+DB_THREADS = env_int("DB_THREADS", 8)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

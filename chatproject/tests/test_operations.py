@@ -100,3 +100,13 @@ def test_refuses_to_start_without_secret_key_when_debug_off():
     result = _manage("check", DEBUG="0", ALLOWED_HOSTS="chat.example.com")
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_asgi_app_runs_the_middleware_chain_in_one_sync_pass():
+    from django.contrib.sessions.middleware import SessionMiddleware
+    from django.middleware.csrf import CsrfViewMiddleware
+
+    import chatproject.asgi  # noqa: F401  (loading it configures the chain)
+
+    assert SessionMiddleware.async_capable is False
+    assert CsrfViewMiddleware.async_capable is False
