@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from accounts.selectors import user_public
 from chatproject.realtime import frame_event, publish_on_commit, room_topic
 from messaging.models import Message
 
@@ -18,11 +19,7 @@ def message_data(message: Message, status: str = "sent") -> dict[str, Any]:
         "id": message.pk,
         "seq": message.seq,
         "room": message.room_id,
-        "sender": (
-            {"id": sender.pk, "username": sender.username, "display_name": sender.display_name or sender.username}
-            if sender is not None
-            else None
-        ),
+        "sender": user_public(sender) if sender is not None else None,
         "body": "" if message.deleted else message.body,
         "client_id": message.client_id,
         "created_at": _time(message.created_at),

@@ -1,5 +1,6 @@
 from typing import Any
 
+from accounts.selectors import user_public
 from chatproject.realtime import frame_event, publish_on_commit, user_topic
 from notifications.models import Notification
 
@@ -17,11 +18,7 @@ def notification_data(notification: Notification) -> dict[str, Any]:
         "message": notification.message_id,
         "seq": message.seq if message is not None else None,
         "snippet": (message.body[:SNIPPET_LENGTH] if message is not None and not message.deleted else ""),
-        "actor": (
-            {"id": actor.pk, "username": actor.username, "display_name": actor.display_name or actor.username}
-            if actor is not None
-            else None
-        ),
+        "actor": user_public(actor) if actor is not None else None,
         "created_at": notification.created_at.strftime(TIME_FORMAT),
         "read_at": notification.read_at.strftime(TIME_FORMAT) if notification.read_at else None,
     }

@@ -17,6 +17,23 @@ CONTRACT_PATHS = [
     "/api/v1/auth/logout/",
     "/api/v1/me/",
     "/api/v1/users/",
+    "/api/v1/rooms/",
+    "/api/v1/rooms/public/",
+    "/api/v1/rooms/{room_id}/",
+    "/api/v1/rooms/{room_id}/join/",
+    "/api/v1/rooms/{room_id}/leave/",
+    "/api/v1/rooms/{room_id}/members/",
+    "/api/v1/rooms/{room_id}/members/{user_id}/",
+    "/api/v1/dms/",
+    "/api/v1/rooms/{room_id}/messages/",
+    "/api/v1/messages/{message_id}/",
+    "/api/v1/rooms/{room_id}/read/",
+    "/api/v1/rooms/{room_id}/delivered/",
+    "/api/v1/messages/{message_id}/receipts/",
+    "/api/v1/search/messages/",
+    "/api/v1/notifications/",
+    "/api/v1/notifications/read/",
+    "/api/v1/presence/",
 ]
 
 
@@ -68,6 +85,9 @@ def test_metrics_are_prometheus_text():
     response = Client().get("/metrics")
     assert response.status_code == 200
     assert b"django_http_requests_total_by_method_total" in response.content
+    # Real-time events the server knows it could not deliver (clients recover them with sync).
+    assert b"chat_realtime_dropped_events_total" in response.content
+    assert b"chat_realtime_published_events_total" in response.content
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:

@@ -49,3 +49,12 @@ class MessageReceiptSerializer(serializers.Serializer):
 
     def to_representation(self, instance):
         return instance
+
+
+class MessageSearchResultSerializer(serializers.Serializer):
+    message = MessageSerializer()
+    room = serializers.IntegerField()
+    snippet = serializers.CharField(help_text="HTML-escaped, matches wrapped in <mark>…</mark>")
+
+    def to_representation(self, instance):
+        return instance

@@ -3,11 +3,13 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from messaging import selectors, services
+from chatproject.errors import FieldErrors
+from messaging import search, selectors, services
 from messaging.api.serializers import (
     MessageEditSerializer,
     MessagePageSerializer,
     MessageReceiptSerializer,
+    MessageSearchResultSerializer,
     MessageSendSerializer,
     MessageSerializer,
 )
@@ -73,3 +75,22 @@ class MessageReceiptsView(APIView):
     @extend_schema(responses={200: MessageReceiptSerializer(many=True)})
     def get(self, request, message_id: int):
         return Response(selectors.message_receipts(user=request.user, message_id=message_id))
+
+
+class MessageSearchView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", str, required=True, description="words to find (prefixes match)"),
+            OpenApiParameter("room", int, description="only this room"),
+        ],
+        responses={200: MessageSearchResultSerializer(many=True)},
+        description="Matches in rooms the caller belongs to, best first (at most 50). `snippet` is HTML-escaped "
+        "text with each match in <mark>…</mark>.",
+    )
+    def get(self, request):
+        room = request.query_params.get("room")
+        try:
+            room_id = int(room) if room not in (None, "") else None
+        except ValueError:
+            raise FieldErrors({"room": ["Must be a room id."]}) from None
+        return Response(search.message_search(user=request.user, q=request.query_params.get("q", ""), room_id=room_id))
