@@ -54,3 +54,13 @@ def api():
     from accounts.tests.factories import ApiClient
 
     return ApiClient()
+
+
+@pytest.fixture
+def moderator(client, make_user):
+    """A site moderator, logged in with the `client` fixture (the admin tests' user)."""
+    from rooms.tests.factories import make_moderator
+
+    user = make_moderator(make_user("mod"))
+    client.force_login(user)
+    return user

@@ -4,18 +4,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from messaging.models import Message
-from rooms.tests.factories import create_room, frames, make_moderator, record_published, send
+from rooms.tests.factories import create_room, frames, record_published, send
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:messaging_message_changelist")
-
-
-@pytest.fixture
-def moderator(client, make_user):
-    user = make_moderator(make_user("mod"))
-    client.force_login(user)
-    return user
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from messaging.models import Message
 from rooms import services as room_services
 from rooms.tests.factories import (
     KINDS,
+    MESSAGE_KEYS,
     assert_outcome,
     build_scene,
     create_room,
@@ -19,20 +20,6 @@ pytestmark = pytest.mark.django_db
 
 ROOMS = "/api/v1/rooms/"
 MESSAGES = "/api/v1/messages/"
-MESSAGE_KEYS = {
-    "id",
-    "seq",
-    "room",
-    "sender",
-    "body",
-    "client_id",
-    "created_at",
-    "edited_at",
-    "deleted",
-    "reply_to",
-    "attachments",
-    "status",
-}
 
 DOORS = {
     "history": lambda api, s, kind: api.get(f"{ROOMS}{s.rooms[kind].pk}/messages/"),

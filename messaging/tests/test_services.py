@@ -10,22 +10,15 @@ from messaging import services
 from messaging.models import Message
 from rooms import services as room_services
 from rooms.models import Room
-from rooms.tests.factories import add_members, create_room, frames, record_published, run_threads, send
-
-MESSAGE_KEYS = {
-    "id",
-    "seq",
-    "room",
-    "sender",
-    "body",
-    "client_id",
-    "created_at",
-    "edited_at",
-    "deleted",
-    "reply_to",
-    "attachments",
-    "status",
-}
+from rooms.tests.factories import (
+    MESSAGE_KEYS,
+    add_members,
+    create_room,
+    frames,
+    record_published,
+    run_threads,
+    send,
+)
 
 
 @pytest.fixture

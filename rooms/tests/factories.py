@@ -16,6 +16,22 @@ from messaging.models import Message
 from rooms import services as room_services
 from rooms.models import Membership, Room
 
+# The message shape of the contract, REST and WebSocket alike.
+MESSAGE_KEYS = {
+    "id",
+    "seq",
+    "room",
+    "sender",
+    "body",
+    "client_id",
+    "created_at",
+    "edited_at",
+    "deleted",
+    "reply_to",
+    "attachments",
+    "status",
+}
+
 
 def create_room(owner: User, *, kind: str = "public", name: str = "general", members=(), topic: str = "") -> Room:
     room = room_services.room_create(creator=owner, name=name, kind=kind, topic=topic)

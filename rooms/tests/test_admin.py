@@ -5,19 +5,12 @@ from django.urls import reverse
 
 from rooms import services
 from rooms.models import Membership, Room
-from rooms.tests.factories import create_room, frames, make_moderator, record_published, send
+from rooms.tests.factories import create_room, frames, record_published, send
 
 pytestmark = pytest.mark.django_db
 
 ROOMS = reverse("admin:rooms_room_changelist")
 MEMBERSHIPS = reverse("admin:rooms_membership_changelist")
-
-
-@pytest.fixture
-def moderator(client, make_user):
-    user = make_moderator(make_user("mod"))
-    client.force_login(user)
-    return user
 
 
 @pytest.fixture
