@@ -72,7 +72,23 @@ class RoomView:
     sync_timer: bool = False
 
 
-class OursClient:
+class _Connection:
+    """A WebSocket plus the task reading it; both client kinds close the same way."""
+
+    ws: ClientConnection | None = None
+    _task: asyncio.Task[None] | None = None
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, 3)
+            except (TimeoutError, asyncio.CancelledError):
+                self._task.cancel()
+
+
+class OursClient(_Connection):
     """One authenticated /ws/ connection to our server."""
 
     def __init__(self, hub: Hub, url: str, token: str, gap_grace: float) -> None:
@@ -105,15 +121,6 @@ class OursClient:
             if room not in self.rooms:
                 self.hub.note(f"hello did not list room {room}; assuming last_seq=0")
                 self.rooms[room] = RoomView()
-
-    async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, 3)
-            except (TimeoutError, asyncio.CancelledError):
-                self._task.cancel()
 
     async def send_json(self, obj: dict[str, Any]) -> None:
         assert self.ws is not None
@@ -269,7 +276,7 @@ class OursClient:
                 self.request_sync(room)
 
 
-class RefClient:
+class RefClient(_Connection):
     """One connection to the reference tutorial consumer at /ws/chat/<room>/."""
 
     def __init__(self, hub: Hub, url: str, room: str) -> None:
@@ -285,15 +292,6 @@ class RefClient:
     async def start(self, timeout: float) -> None:
         self.ws = await open_ws(self.url, None, timeout)
         self._task = asyncio.create_task(self._reader())
-
-    async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, 3)
-            except (TimeoutError, asyncio.CancelledError):
-                self._task.cancel()
 
     async def send_message(self, key: str, pad: int) -> None:
         assert self.ws is not None
