@@ -21,16 +21,11 @@ from typing import Any, Protocol
 import orjson
 from django.conf import settings
 from django.db import transaction
-from prometheus_client import Counter
+
+from chatproject.metrics import EVENTS_DROPPED as DROPPED
+from chatproject.metrics import EVENTS_PUBLISHED as PUBLISHED
 
 logger = logging.getLogger(__name__)
-
-DROPPED = Counter(
-    "chat_realtime_dropped_events_total",
-    "Real-time events the server knows it did not deliver (clients recover them with sync).",
-    ["reason"],
-)
-PUBLISHED = Counter("chat_realtime_published_events_total", "Events published to the hub.")
 
 
 def room_topic(room_id: int) -> str:

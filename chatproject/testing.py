@@ -31,10 +31,46 @@ def database_url_for_tests() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
 
 
-class ServerProcess:
-    """daphne serving chatproject on a loopback port, with the given environment."""
+SERVERS = ("daphne", "uvicorn")
 
-    def __init__(self, env: dict[str, str] | None = None, port: int | None = None, log: Path | None = None) -> None:
+
+def server_command(server: str, port: int) -> list[str]:
+    """The command line of `make run`'s server (daphne) or the production one (uvicorn)."""
+    app = "chatproject.asgi:application"
+    if server == "daphne":
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+    if server == "uvicorn":
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ws",
+            "websockets",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            app,
+        ]
+    raise ValueError(f"unknown server {server!r}")
+
+
+class ServerProcess:
+    """An ASGI server (daphne or uvicorn) serving chatproject on a loopback port."""
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        log: Path | None = None,
+        server: str = "daphne",
+    ) -> None:
+        self.server = server
         self.port = port or free_port()
         self.env = env or {}
         # Where the server's stderr goes. A pipe nobody reads fills up and stalls a chatty
@@ -54,7 +90,7 @@ class ServerProcess:
         env = {**os.environ, "DEBUG": "1", "THROTTLE_DISABLED": "1", **self.env}
         stderr = open(self.log, "ab") if self.log else subprocess.PIPE  # the child keeps its own copy
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "chatproject.asgi:application"],
+            server_command(self.server, self.port),
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

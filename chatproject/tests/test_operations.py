@@ -86,8 +86,8 @@ def test_metrics_are_prometheus_text():
     assert response.status_code == 200
     assert b"django_http_requests_total_by_method_total" in response.content
     # Real-time events the server knows it could not deliver (clients recover them with sync).
-    assert b"chat_realtime_dropped_events_total" in response.content
-    assert b"chat_realtime_published_events_total" in response.content
+    assert b"chat_events_dropped_total" in response.content
+    assert b"chat_events_published_total" in response.content
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
