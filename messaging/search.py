@@ -1,28 +1,84 @@
 """Message search: matches in the caller's rooms, best first, with a highlighted snippet.
 
-PostgreSQL ranks with full-text search (a GIN index on the body's tsvector, 'simple'
-configuration so every language's words match as typed). Other databases (the
-embedded SQLite) fall back to a case-insensitive substring match, newest first.
+PostgreSQL: the filter is `to_tsvector('simple'::regconfig, body) @@ query`, exactly the
+expression the GIN index of migration 0002 is built on, so the planner reads the index
+instead of every message of the caller's rooms; only the matches are ranked. ('simple'
+configuration: every language's words match as typed, prefixes too.) Other databases
+(the embedded SQLite) fall back to a case-insensitive substring match, newest first.
+
+Pages: results are ordered by (rank desc, id desc); `next_cursor` names the last result
+of a page, and the next page starts strictly after it in that order.
 """
 
 import html
 import re
+from dataclasses import dataclass
 
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
 from django.db import connection
-from django.db.models import F, Q
+from django.db.models import F, FloatField, Func, Q, QuerySet, Value
+from django.db.models.functions import Cast
 
 from accounts.models import User
 from chatproject.errors import FieldErrors
 from messaging.events import message_data
 from messaging.models import Message
 
-SEARCH_LIMIT = 50
+SEARCH_DEFAULT_LIMIT = 20
+SEARCH_MAX_LIMIT = 50
 SNIPPET_CHARS = 160
 QUERY_MAX = 200
+MAX_TERMS = 10
+
+
+class SimpleVector(Func):
+    """`to_tsvector('simple'::regconfig, <text>)`, written out literally.
+
+    Django's SearchVector wraps the column in COALESCE(...), which no longer matches the
+    indexed expression and so cannot use the index; this renders the very expression of
+    the index (the column is NOT NULL, so COALESCE buys nothing).
+    """
+
+    template = "to_tsvector('simple'::regconfig, %(expressions)s)"
+    output_field = SearchVectorField()
+
+
+@dataclass(frozen=True)
+class Cursor:
+    rank: float
+    id: int
+
+    def encode(self) -> str:
+        return f"{self.rank!r}_{self.id}"
+
+    @classmethod
+    def decode(cls, value: str | None) -> "Cursor | None":
+        if value in (None, ""):
+            return None
+        try:
+            rank, _, ident = value.partition("_")
+            cursor = cls(float(rank), int(ident))
+        except ValueError:
+            raise FieldErrors({"cursor": ["Not a cursor from a previous page."]}) from None
+        if cursor.rank != cursor.rank or cursor.rank < 0 or cursor.id < 1:  # NaN, negative
+            raise FieldErrors({"cursor": ["Not a cursor from a previous page."]})
+        return cursor
 
 
 def _terms(q: str) -> list[str]:
-    return [t for t in re.findall(r"\w+", q, flags=re.UNICODE) if t][:10]
+    return [t for t in re.findall(r"\w+", q, flags=re.UNICODE) if t][:MAX_TERMS]
+
+
+def _limit(value) -> int:
+    if value in (None, ""):
+        return SEARCH_DEFAULT_LIMIT
+    try:
+        limit = int(value)
+    except (TypeError, ValueError):
+        raise FieldErrors({"limit": ["Must be a whole number."]}) from None
+    if not 1 <= limit <= SEARCH_MAX_LIMIT:
+        raise FieldErrors({"limit": [f"Must be between 1 and {SEARCH_MAX_LIMIT}."]})
+    return limit
 
 
 def highlight(body: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:
@@ -44,8 +100,41 @@ def highlight(body: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:
     return prefix + "".join(pieces) + suffix
 
 
-def message_search(*, user: User, q: str, room_id: int | None = None, limit: int = SEARCH_LIMIT) -> list[dict]:
-    """Messages of rooms the user belongs to matching `q`; deleted messages never match."""
+def tsquery(terms: list[str]) -> SearchQuery:
+    # Terms are \w+ runs, so nothing in them is tsquery syntax; each matches as a prefix.
+    return SearchQuery(" & ".join(f"{t}:*" for t in terms), config="simple", search_type="raw")
+
+
+def matching_messages(*, room_ids: list[int], terms: list[str]) -> QuerySet[Message]:
+    """Undeleted messages of these rooms matching every term, annotated with `rank`, best first.
+
+    Trusts the caller to have limited `room_ids` to rooms the user may read.
+    """
+    messages = Message.objects.for_wire().filter(room_id__in=room_ids, deleted=False)
+    if connection.vendor == "postgresql":
+        query = tsquery(terms)
+        vector = SimpleVector(F("body"))
+        # The @@ filter is what the GIN index answers; ts_rank runs on the matches only. It is a
+        # float4: as float8 it reaches Python exactly, so a cursor compares equal to its row again.
+        return (
+            messages.alias(document=vector)
+            .filter(document=query)
+            .annotate(rank=Cast(SearchRank(vector, query), FloatField()))
+            .order_by(F("rank").desc(), F("id").desc())
+        )
+    condition = Q()
+    for term in terms:
+        condition &= Q(body__icontains=term)
+    return messages.filter(condition).annotate(rank=Value(0.0, output_field=FloatField())).order_by("-id")
+
+
+def message_search(
+    *, user: User, q: str, room_id: int | None = None, cursor: str | None = None, limit=None
+) -> dict:
+    """A page of messages of the user's rooms matching `q`: `{results, has_more, next_cursor}`.
+
+    Deleted messages never match; rooms the user does not belong to are never read.
+    """
     from rooms.selectors import room_ids_for_user
 
     q = (q or "").strip()
@@ -53,26 +142,23 @@ def message_search(*, user: User, q: str, room_id: int | None = None, limit: int
         raise FieldErrors({"q": ["Give something to search for."]})
     if len(q) > QUERY_MAX:
         raise FieldErrors({"q": [f"At most {QUERY_MAX} characters."]})
+    after, limit = Cursor.decode(cursor), _limit(limit)
     terms = _terms(q)
     if not terms:
-        return []
+        return {"results": [], "has_more": False, "next_cursor": None}
     room_ids = [rid for rid, _, _ in room_ids_for_user(user_id=user.pk)]
     if room_id is not None:
         room_ids = [rid for rid in room_ids if rid == room_id]
-    messages = Message.objects.for_wire().filter(room_id__in=room_ids, deleted=False)
-    if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
-
-        vector = SearchVector("body", config="simple")
-        query = SearchQuery(" & ".join(f"{t}:*" for t in terms), config="simple", search_type="raw")
-        found = (
-            messages.annotate(rank=SearchRank(vector, query))
-            .filter(rank__gt=0)
-            .order_by(F("rank").desc(), "-id")[:limit]
-        )
-    else:
-        condition = Q()
-        for term in terms:
-            condition &= Q(body__icontains=term)
-        found = messages.filter(condition).order_by("-id")[:limit]
-    return [{"message": message_data(m), "room": m.room_id, "snippet": highlight(m.body, terms)} for m in found]
+    if not room_ids:
+        return {"results": [], "has_more": False, "next_cursor": None}
+    found = matching_messages(room_ids=room_ids, terms=terms)
+    if after is not None:
+        found = found.filter(Q(rank__lt=after.rank) | Q(rank=after.rank, id__lt=after.id))
+    page = list(found[: limit + 1])
+    has_more = len(page) > limit
+    page = page[:limit]
+    return {
+        "results": [{"message": message_data(m), "room": m.room_id, "snippet": highlight(m.body, terms)} for m in page],
+        "has_more": has_more,
+        "next_cursor": Cursor(page[-1].rank, page[-1].pk).encode() if has_more else None,
+    }
