@@ -24,9 +24,9 @@ migrate: $(VENV)/.runtime
 
 run: migrate
 	@echo ""
-	@echo "  Chat server: open http://$(HOST):$(PORT)/ in your browser (Ctrl-C stops it)."
+	@echo "  Chat server: open http://$(HOST):$(PORT)/ in your browser (Ctrl-C stops it and its task worker)."
 	@echo ""
-	$(BIN)/daphne -b $(HOST) -p $(PORT) chatproject.asgi:application
+	$(BIN)/python -m chatproject.devserver $(HOST) $(PORT)
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -12,8 +12,15 @@ run_middleware_sync()  # one thread hop per request instead of one per middlewar
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
+from django.conf import settings  # noqa: E402
 
 from messaging.routing import websocket_urlpatterns  # noqa: E402
+
+if settings.TASK_WORKER_IN_SERVER:
+    # Without Redis only this process can reach its sockets, so it runs the queue itself.
+    from chatproject.tasks import start_worker_thread
+
+    start_worker_thread()
 
 # The consumer checks Origin and credentials itself (accounts/ws.py): no middleware
 # stack kept alive per socket.

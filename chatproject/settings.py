@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "django_prometheus",
+    "django_tasks",
+    "django_tasks_db",
     "accounts",
     "rooms",
     "messaging",
@@ -147,6 +149,14 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# --- Task queue (chatproject/tasks.py) ---------------------------------------------------
+# django-tasks with its database backend: the queue is a table, no broker. A worker runs
+# `manage.py db_worker`; without Redis it runs as a thread of the server process instead.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+TASK_WORKER_IN_SERVER = env_bool("TASK_WORKER_IN_SERVER", not REDIS_URL)
+# Rooms with more members than this get their message notifications made by the worker.
+NOTIFY_ON_QUEUE_MIN_MEMBERS = env_int("NOTIFY_ON_QUEUE_MIN_MEMBERS", 100)
 
 # --- Passwords -------------------------------------------------------------------------
 PASSWORD_HASHERS = [

@@ -128,9 +128,7 @@ def matching_messages(*, room_ids: list[int], terms: list[str]) -> QuerySet[Mess
     return messages.filter(condition).annotate(rank=Value(0.0, output_field=FloatField())).order_by("-id")
 
 
-def message_search(
-    *, user: User, q: str, room_id: int | None = None, cursor: str | None = None, limit=None
-) -> dict:
+def message_search(*, user: User, q: str, room_id: int | None = None, cursor: str | None = None, limit=None) -> dict:
     """A page of messages of the user's rooms matching `q`: `{results, has_more, next_cursor}`.
 
     Deleted messages never match; rooms the user does not belong to are never read.
