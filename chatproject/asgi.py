@@ -14,6 +14,8 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
 from django.conf import settings  # noqa: E402
 
+from chatproject.bodylimit import BodyLimit  # noqa: E402
+from messaging.files import upload_body_limit  # noqa: E402
 from messaging.routing import websocket_urlpatterns  # noqa: E402
 
 if settings.TASK_WORKER_IN_SERVER:
@@ -24,4 +26,6 @@ if settings.TASK_WORKER_IN_SERVER:
 
 # The consumer checks Origin and credentials itself (accounts/ws.py): no middleware
 # stack kept alive per socket.
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)})
+# Uploads are refused past their limit before Django reads the body (see chatproject/bodylimit.py).
+http_app = BodyLimit(django_asgi_app, {"/api/v1/attachments/": upload_body_limit})
+application = ProtocolTypeRouter({"http": http_app, "websocket": URLRouter(websocket_urlpatterns)})

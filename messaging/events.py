@@ -4,13 +4,37 @@ from typing import Any
 
 from accounts.selectors import user_public
 from chatproject.realtime import frame_event, publish_on_commit, room_topic
-from messaging.models import Message
+from messaging.models import Attachment, Message
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def _time(value) -> str | None:
     return value.strftime(TIME_FORMAT) if value is not None else None
+
+
+def attachment_data(attachment: Attachment) -> dict[str, Any]:
+    """The attachment object of the contract; URLs are paths on this server (Bearer or cookie)."""
+    base = f"/api/v1/attachments/{attachment.pk}/"
+    return {
+        "id": attachment.pk,
+        "name": attachment.name,
+        "size": attachment.size,
+        "content_type": attachment.content_type,
+        "url": base + "download/",
+        "thumbnail_url": base + "thumbnail/" if attachment.thumbnail else None,
+        "width": attachment.width,
+        "height": attachment.height,
+    }
+
+
+def _attachments(message: Message) -> list[dict[str, Any]]:
+    if message.deleted:
+        return []
+    shown = getattr(message, "shown_attachments", None)
+    if shown is None:  # not loaded through Message.objects.for_wire(): one query
+        shown = list(Attachment.objects.shown().filter(message=message))
+    return [attachment_data(a) for a in shown]
 
 
 def message_data(message: Message, status: str = "sent") -> dict[str, Any]:
@@ -26,7 +50,7 @@ def message_data(message: Message, status: str = "sent") -> dict[str, Any]:
         "edited_at": _time(message.edited_at),
         "deleted": message.deleted,
         "reply_to": message.reply_to_id,
-        "attachments": [],
+        "attachments": _attachments(message),
         "status": status,
     }
 

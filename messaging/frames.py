@@ -67,6 +67,7 @@ async def handle_message_send(consumer, frame: dict) -> None:
         body=frame.get("body"),
         client_id=client_id,
         reply_to=_int_field(frame, "reply_to", required=False, minimum=1),
+        attachments=frame.get("attachments"),
         skip_conn=consumer.conn_id,
     )
     await consumer.send_frame({"type": "message.ack", "client_id": client_id, "message": result.data})

@@ -3,18 +3,21 @@
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, Sum, Value, When
 from django.utils import timezone
 
 from accounts.models import User
-from chatproject.errors import FieldErrors, FieldTooLarge, Invalid, PermissionDenied
-from messaging import events
-from messaging.models import Message
+from chatproject.errors import FieldErrors, FieldTooLarge, Invalid, PermissionDenied, TooLarge
+from messaging import events, files
+from messaging.models import Attachment, Message
 from messaging.selectors import message_get_visible, with_statuses
 from rooms import services as room_services
 from rooms.selectors import membership_get, membership_require
 
 CLIENT_ID_MAX = 64
+ATTACHMENTS_MAX = 10
 
 
 @dataclass(frozen=True)
@@ -24,10 +27,12 @@ class SendResult:
     created: bool
 
 
-def _clean_body(body) -> str:
+def _clean_body(body, *, may_be_empty: bool = False) -> str:
+    if body is None and may_be_empty:
+        return ""
     if not isinstance(body, str):
         raise FieldErrors({"body": ["Must be text."]})
-    if not body.strip():
+    if not body.strip() and not may_be_empty:
         raise FieldErrors({"body": ["A message cannot be empty."]})
     if len(body) > settings.MESSAGE_MAX_LENGTH:
         raise FieldTooLarge({"body": [f"At most {settings.MESSAGE_MAX_LENGTH} characters."]})
@@ -40,6 +45,36 @@ def _clean_client_id(client_id) -> str:
     if not isinstance(client_id, str) or len(client_id) > CLIENT_ID_MAX:
         raise FieldErrors({"client_id": [f"Must be a string of at most {CLIENT_ID_MAX} characters."]})
     return client_id
+
+
+def _clean_attachment_ids(ids) -> list[int]:
+    if ids in (None, ""):
+        return []
+    if not isinstance(ids, list | tuple) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise FieldErrors({"attachments": ["Must be a list of attachment ids."]})
+    if len(ids) > ATTACHMENTS_MAX:
+        raise FieldErrors({"attachments": [f"At most {ATTACHMENTS_MAX} attachments per message."]})
+    if len(set(ids)) != len(ids):
+        raise FieldErrors({"attachments": ["The same attachment is listed twice."]})
+    return list(ids)
+
+
+def _claim_attachments(*, message: Message, sender: User, ids: list[int]) -> None:
+    """Ties the sender's unused uploads to the message, in the order given: all of them or none.
+
+    One UPDATE whose WHERE is the rule (the sender's own, unused, not removed), so two
+    sends racing for one upload cannot both get it: the second finds it used and its whole
+    transaction, message included, rolls back.
+    """
+    if not ids:
+        message.shown_attachments = []
+        return
+    claimed = Attachment.objects.filter(
+        pk__in=ids, uploader=sender, message__isnull=True, removed_at__isnull=True
+    ).update(message=message, position=Case(*(When(pk=pk, then=Value(i)) for i, pk in enumerate(ids))))
+    if claimed != len(ids):
+        raise FieldErrors({"attachments": ["Each attachment must be your own upload, not yet used in a message."]})
+    message.shown_attachments = list(Attachment.objects.shown().filter(message=message))
 
 
 def _resent(*, sender: User, client_id: str, room_id: int) -> SendResult | None:
@@ -58,20 +93,25 @@ def message_send(
     body,
     client_id=None,
     reply_to: int | None = None,
+    attachments=None,
     skip_conn: str | None = None,
 ) -> SendResult:
     """Stores a message and publishes `message.new` after commit.
 
     Idempotent on (sender, client_id): a resend, also one racing the first attempt,
     gets the first message back with created=False. `skip_conn` is the sending
-    connection, which gets an ack instead of its own message.new.
+    connection, which gets an ack instead of its own message.new. `attachments` are
+    ids of the sender's unused uploads; with any, the body may be empty.
     """
-    body, client_id = _clean_body(body), _clean_client_id(client_id)
+    attachment_ids = _clean_attachment_ids(attachments)
+    body = _clean_body(body, may_be_empty=bool(attachment_ids))
+    client_id = _clean_client_id(client_id)
     # No lookup before the insert: the (sender, client_id) unique index catches a
     # resend, or a racing duplicate, and the first message is answered instead.
     try:
         with transaction.atomic():
             message = _store(sender=sender, room_id=room_id, body=body, client_id=client_id, reply_to=reply_to)
+            _claim_attachments(message=message, sender=sender, ids=attachment_ids)
             data = events.message_new(message=message, skip_conn=skip_conn)
     except IntegrityError:
         if client_id and (resent := _resent(sender=sender, client_id=client_id, room_id=room_id)):
@@ -127,8 +167,10 @@ def _insert(message: Message) -> Message:
 
 @transaction.atomic
 def message_edit(*, actor: User, message_id: int, body) -> dict:
-    body = _clean_body(body)
+    """The author changes the body; attachments stay. Empty only if it has attachments."""
     message = message_get_visible(user=actor, message_id=message_id)
+    message.shown_attachments = list(Attachment.objects.shown().filter(message=message))
+    body = _clean_body(body, may_be_empty=bool(message.shown_attachments))
     if message.sender_id != actor.pk or membership_get(user=actor, room_id=message.room_id) is None:
         raise PermissionDenied("Only the author, while a member of the room, may edit a message.")
     if message.deleted:
@@ -158,4 +200,47 @@ def message_delete(*, actor: User, message_id: int) -> None:
     message.body = ""
     message.edited_at = timezone.now()
     message.save(update_fields=["deleted", "body", "edited_at"])
+    # Unreachable from now on; clean-up deletes the files after the grace period.
+    Attachment.objects.filter(message=message, removed_at__isnull=True).update(removed_at=message.edited_at)
     events.message_deleted(message=message)
+
+
+def attachment_upload(*, uploader: User, file: UploadedFile) -> dict:
+    """Stores an upload for later use in a message; returns its wire shape.
+
+    The type is sniffed from the bytes (messaging.files), the name cleaned, the size and
+    the uploader's quota checked. The file is written before the row: a failure in
+    between leaves no row pointing at nothing, and the written file is deleted again.
+    """
+    # Rate limit: chatproject.ratelimits.enforce("upload", uploader.pk) goes here once that module lands.
+    size = file.size or 0
+    if size == 0:
+        raise Invalid("The file is empty.")
+    if size > settings.ATTACHMENT_MAX_BYTES:
+        raise files.too_large()
+    content_type = files.sniff_content_type(files.read_head(file))
+    name = files.clean_name(file.name)
+    attachment = Attachment(uploader=uploader, name=name, size=size, content_type=content_type)
+    attachment.file.save(files.storage_name(), file, save=False)
+    try:
+        with transaction.atomic():
+            _check_quota(uploader=uploader, size=size)
+            attachment.save()
+    except BaseException:
+        attachment.file.storage.delete(attachment.file.name)
+        raise
+    return events.attachment_data(attachment)
+
+
+def _check_quota(*, uploader: User, size: int) -> None:
+    # The uploader's row lock makes concurrent uploads of one user take turns here, so
+    # together they cannot pass the quota; other users are not held up.
+    User.objects.select_for_update().filter(pk=uploader.pk).values_list("pk").first()
+    used = Attachment.objects.filter(uploader=uploader, removed_at__isnull=True).aggregate(total=Sum("size"))["total"]
+    used = used or 0
+    quota = settings.ATTACHMENT_QUOTA_BYTES
+    if used + size > quota:
+        raise TooLarge(
+            f"Your storage quota of {files.human_size(quota)} is used up ({files.human_size(used)} in use): "
+            "delete messages with files you no longer need."
+        )

@@ -67,9 +67,10 @@ class RoomMessagesView(APIView):
         result = services.message_send(
             sender=request.user,
             room_id=room_id,
-            body=fields["body"],
+            body=fields.get("body"),
             client_id=fields.get("client_id"),
             reply_to=fields.get("reply_to"),
+            attachments=fields.get("attachments"),
         )
         return Response(result.data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
