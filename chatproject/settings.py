@@ -155,6 +155,9 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # `manage.py db_worker`; without Redis it runs as a thread of the server process instead.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 TASK_WORKER_IN_SERVER = env_bool("TASK_WORKER_IN_SERVER", not REDIS_URL)
+# Images: no thumbnail for more pixels than this (decompression bombs); thumbnails' longer side.
+IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 40_000_000)
+THUMBNAIL_SIZE = env_int("THUMBNAIL_SIZE", 400)
 # Rooms with more members than this get their message notifications made by the worker.
 NOTIFY_ON_QUEUE_MIN_MEMBERS = env_int("NOTIFY_ON_QUEUE_MIN_MEMBERS", 100)
 

@@ -22,13 +22,15 @@ from django.db.models.functions import Cast
 from accounts.models import User
 from chatproject.errors import FieldErrors
 from messaging.events import message_data
-from messaging.models import Message
+from messaging.models import Attachment, Message
 
 SEARCH_DEFAULT_LIMIT = 20
 SEARCH_MAX_LIMIT = 50
 SNIPPET_CHARS = 160
 QUERY_MAX = 200
 MAX_TERMS = 10
+# Files whose names match count up to this many (the newest): a bound on the id list.
+NAME_MATCHES_MAX = 1000
 
 
 class SimpleVector(Func):
@@ -40,6 +42,13 @@ class SimpleVector(Func):
     """
 
     template = "to_tsvector('simple'::regconfig, %(expressions)s)"
+    output_field = SearchVectorField()
+
+
+class NameVector(Func):
+    """A file name's words, as migration 0004's GIN index has them: "Q3-report.pdf" -> q3, report, pdf."""
+
+    template = "to_tsvector('simple'::regconfig, translate(%(expressions)s, '._-', '   '))"
     output_field = SearchVectorField()
 
 
@@ -85,7 +94,7 @@ def highlight(body: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:
     """HTML-escaped text around the first match, each match wrapped in <mark>…</mark>."""
     if not terms:
         return html.escape(body[:width])
-    pattern = re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)), re.IGNORECASE)
+    pattern = _pattern(terms)
     first = pattern.search(body)
     start = max(0, (first.start() if first else 0) - width // 3)
     window = body[start : start + width]
@@ -100,32 +109,68 @@ def highlight(body: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:
     return prefix + "".join(pieces) + suffix
 
 
+def _pattern(terms: list[str]) -> re.Pattern:
+    return re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)), re.IGNORECASE)
+
+
+def snippet(data: dict, terms: list[str]) -> str:
+    """The highlighted body, or, for a message found by a file name, that file's name."""
+    pattern = _pattern(terms)
+    if not pattern.search(data["body"]):
+        for attachment in data["attachments"]:
+            if pattern.search(attachment["name"]):
+                return highlight(attachment["name"], terms)
+    return highlight(data["body"], terms)
+
+
 def tsquery(terms: list[str]) -> SearchQuery:
     # Terms are \w+ runs, so nothing in them is tsquery syntax; each matches as a prefix.
     return SearchQuery(" & ".join(f"{t}:*" for t in terms), config="simple", search_type="raw")
 
 
-def matching_messages(*, room_ids: list[int], terms: list[str]) -> QuerySet[Message]:
-    """Undeleted messages of these rooms matching every term, annotated with `rank`, best first.
+def messages_with_files_named(terms: list[str]) -> QuerySet:
+    """Ids of messages (any room, newest first) with a shown file whose name matches every term."""
+    return (
+        Attachment.objects.alias(document=NameVector(F("name")))
+        .filter(document=tsquery(terms), message__isnull=False, removed_at__isnull=True)
+        .order_by("-message_id")
+        .values_list("message_id", flat=True)
+    )
 
-    Trusts the caller to have limited `room_ids` to rooms the user may read.
+
+def matching_messages(*, room_ids: list[int], terms: list[str]) -> QuerySet[Message]:
+    """Undeleted messages of these rooms whose body, or a file name, matches every term; best first.
+
+    Annotated with `rank`. Trusts the caller to have limited `room_ids` to rooms the user may read.
     """
     messages = Message.objects.for_wire().filter(room_id__in=room_ids, deleted=False)
     if connection.vendor == "postgresql":
         query = tsquery(terms)
         vector = SimpleVector(F("body"))
-        # The @@ filter is what the GIN index answers; ts_rank runs on the matches only. It is a
-        # float4: as float8 it reaches Python exactly, so a cursor compares equal to its row again.
+        # Messages with a file of that name: their ids first (the file-name GIN index), so
+        # the message query is one BitmapOr of the body GIN index and the primary key, with
+        # no join for the planner to misjudge into a scan of every message.
+        by_name = list(messages_with_files_named(terms)[:NAME_MATCHES_MAX])
+        # ts_rank runs on the matches only; a match by file name alone ranks after body
+        # matches. The float4 rank is made float8 so it reaches Python exactly: a cursor
+        # then compares equal to its own row again.
         return (
             messages.alias(document=vector)
-            .filter(document=query)
+            .filter(Q(document=query) | Q(id__in=by_name))
             .annotate(rank=Cast(SearchRank(vector, query), FloatField()))
             .order_by(F("rank").desc(), F("id").desc())
         )
     condition = Q()
+    name_condition = Q(message__isnull=False, removed_at__isnull=True)
     for term in terms:
         condition &= Q(body__icontains=term)
-    return messages.filter(condition).annotate(rank=Value(0.0, output_field=FloatField())).order_by("-id")
+        name_condition &= Q(name__icontains=term)
+    by_name = Attachment.objects.filter(name_condition).values("message_id")
+    return (
+        messages.filter(condition | Q(id__in=by_name))
+        .annotate(rank=Value(0.0, output_field=FloatField()))
+        .order_by("-id")
+    )
 
 
 def message_search(*, user: User, q: str, room_id: int | None = None, cursor: str | None = None, limit=None) -> dict:
@@ -155,8 +200,9 @@ def message_search(*, user: User, q: str, room_id: int | None = None, cursor: st
     page = list(found[: limit + 1])
     has_more = len(page) > limit
     page = page[:limit]
+    shown = [message_data(m) for m in page]
     return {
-        "results": [{"message": message_data(m), "room": m.room_id, "snippet": highlight(m.body, terms)} for m in page],
+        "results": [{"message": data, "room": data["room"], "snippet": snippet(data, terms)} for data in shown],
         "has_more": has_more,
         "next_cursor": Cursor(page[-1].rank, page[-1].pk).encode() if has_more else None,
     }

@@ -5,8 +5,9 @@ from django.db import connection
 
 from conftest import needs_services
 from messaging import services as messaging
-from messaging.models import Message
-from messaging.search import highlight, matching_messages
+from messaging.models import Attachment, Message
+from messaging.search import highlight, matching_messages, messages_with_files_named
+from messaging.tests.filesamples import PDF, media_root, upload  # noqa: F401  (fixture)
 from rooms import services as rooms
 
 pytestmark = pytest.mark.django_db
@@ -144,19 +145,43 @@ def test_around_query_count(api, long_room, django_assert_num_queries):
     alice, _, room = long_room
     client = api.as_user(alice)
     # auth user, visible room, older half, newer half, markers
-    # user, room, membership check, older half, newer half, the two marker floors
-    with django_assert_num_queries(7):
+    # user, room, membership check, older half and newer half (each with its attachments), two marker floors
+    with django_assert_num_queries(9):
         assert client.get(f"/api/v1/rooms/{room.pk}/messages/", {"around": 15, "limit": 9}).status_code == 200
 
 
+# --- file names -------------------------------------------------------------------------------------
+@pytest.mark.usefixtures("media_root")
+def test_attachment_file_names_are_found_too(api, make_user):
+    alice, bob = make_user("alice"), make_user("bob")
+    room = rooms.room_create(creator=alice, name="files", kind="public")
+    rooms.room_join(user=bob, room_id=room.pk)
+    report = messaging.attachment_upload(uploader=alice, file=upload("Q3-Budget_final.pdf", PDF))
+    unused = messaging.attachment_upload(uploader=alice, file=upload("budget-draft.pdf", PDF))
+    sent = messaging.message_send(sender=alice, room_id=room.pk, body="", attachments=[report["id"]]).message
+    messaging.message_send(sender=alice, room_id=room.pk, body="no files here, just talk")
+    page = api.as_user(bob).get(URL, {"q": "budget"}).json()
+    # Found by its file name (word by word, prefixes too); an unused upload is nobody's result.
+    assert [r["message"]["id"] for r in page["results"]] == [sent.pk]
+    assert page["results"][0]["message"]["attachments"][0]["id"] == report["id"]
+    assert page["results"][0]["snippet"] == "Q3-<mark>Budget</mark>_final.pdf"
+    assert [r["message"]["id"] for r in api.as_user(bob).get(URL, {"q": "final pdf"}).json()["results"]] == [sent.pk]
+    assert api.as_user(bob).get(URL, {"q": "draft"}).json()["results"] == []
+    assert unused["id"] != report["id"]
+    # Deleting the message takes its file out of search.
+    messaging.message_delete(actor=alice, message_id=sent.pk)
+    assert api.as_user(bob).get(URL, {"q": "budget"}).json()["results"] == []
+
+
 # --- the index ---------------------------------------------------------------------------------------
-def test_plan_uses_the_gin_index_on_ten_thousand_messages(make_user):
+def test_plan_uses_the_gin_indexes_on_ten_thousand_messages(make_user):
     needs_services(postgres=True)
     alice = make_user("alice")
     room = rooms.room_create(creator=alice, name="busy", kind="public")
-    table = Message._meta.db_table
+    table, files = Message._meta.db_table, Attachment._meta.db_table
     with connection.cursor() as cursor:
-        # 10,001 ordinary messages and two with a rare word, written in one statement.
+        # 10,001 ordinary messages and two with a rare word, written in one statement; every
+        # message carries a file, one of them named with the rare word.
         cursor.execute(
             f"INSERT INTO {table} (room_id, seq, sender_id, body, client_id, created_at, deleted)"
             " SELECT %s, n, %s, CASE WHEN n %% 4000 = 0 THEN 'the zephyrine outage report ' || n"
@@ -164,14 +189,26 @@ def test_plan_uses_the_gin_index_on_ten_thousand_messages(make_user):
             " FROM generate_series(1, 10003) AS n",
             [room.pk, alice.pk],
         )
+        cursor.execute(
+            f"INSERT INTO {files} (uploader_id, message_id, position, file, name, size, content_type, thumbnail,"
+            " created_at)"
+            f" SELECT %s, id, 0, 'attachments/x/' || id, CASE WHEN seq = 777 THEN 'Zephyrine-plan.pdf'"
+            " ELSE 'scan-' || seq || '.pdf' END, 100, 'application/pdf', '', now()"
+            f" FROM {table} WHERE room_id = %s",
+            [alice.pk, room.pk],
+        )
         cursor.execute("UPDATE rooms_room SET last_seq = 10003 WHERE id = %s", [room.pk])
         cursor.execute(f"ANALYZE {table}")
+        cursor.execute(f"ANALYZE {files}")
     found = matching_messages(room_ids=[room.pk], terms=["zephyrine"])
     plan = found[:20].explain()
-    # Seq scans stay enabled: the planner picks the index because it is cheaper, as in production.
+    # Seq scans stay enabled: the planner picks the indexes because they are cheaper, as in production.
     assert "messaging_message_body_fts" in plan, plan
     assert "Seq Scan" not in plan, plan
-    assert [m.seq for m in found] == [8000, 4000]
+    # File names: their own index gives the ids that the message query above takes by primary key.
+    names_plan = messages_with_files_named(["zephyrine"])[:1000].explain()
+    assert "messaging_attachment_name_fts" in names_plan and "Seq Scan" not in names_plan, names_plan
+    assert [m.seq for m in found] == [8000, 4000, 777]
     # ts_rank is computed for the matches only: the filter is the indexed @@, never `rank > 0`.
     sql = str(found.query)
     assert "@@" in sql and "ts_rank" in sql and "COALESCE" not in sql
