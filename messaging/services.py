@@ -238,7 +238,7 @@ def attachment_upload(*, uploader: User, file: UploadedFile) -> dict:
         with transaction.atomic():
             _check_quota(uploader=uploader, size=attachment.size)
             attachment.save()
-            if content_type in files.RASTER_IMAGE_TYPES and attachment.width:
+            if content_type in files.RASTER_IMAGE_TYPES:
                 from messaging.tasks import attachment_thumbnail
 
                 enqueue(attachment_thumbnail, attachment.pk)
