@@ -9,7 +9,7 @@ from accounts.tests.wsclient import connect_as, receive_type, send
 from messaging import search
 from messaging import services as messaging
 from messaging.models import Attachment, Message
-from messaging.tests.filesamples import PDF, media_root, png, upload  # noqa: F401  (fixture)
+from messaging.tests.filesamples import PDF, png, upload
 from rooms.models import Room
 from rooms.tests.factories import create_room, frames, record_published
 
