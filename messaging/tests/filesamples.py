@@ -5,7 +5,6 @@ import struct
 import zipfile
 import zlib
 
-import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 
@@ -43,14 +42,3 @@ def zip_bytes() -> bytes:
 
 def upload(name: str, content: bytes, content_type: str = "application/octet-stream") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content, content_type=content_type)
-
-
-@pytest.fixture
-def media_root(settings, tmp_path):
-    """Attachments stored in a fresh folder for the test (the embedded default's storage)."""
-    root = tmp_path / "media"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": root}},
-    }
-    return root

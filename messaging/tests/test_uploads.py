@@ -12,7 +12,6 @@ from messaging.tests.filesamples import (
     PDF,
     SVG,
     TEXT,
-    media_root,  # noqa: F401  (fixture)
     png,
     upload,
     zip_bytes,
@@ -67,7 +66,7 @@ def test_the_stored_type_is_what_the_bytes_are(api, make_user, name, content, cl
         ("data.bin", bytes(range(256)) * 8),  # nothing we know
     ],
 )
-def test_refused_types_answer_400_and_store_nothing(api, make_user, media_root, name, content):  # noqa: F811
+def test_refused_types_answer_400_and_store_nothing(api, make_user, media_root, name, content):
     response = post(api, make_user("alice"), name, content, "image/png")
     assert response.status_code == 400, response.content
     assert response.json()["code"] == "invalid"
