@@ -17,7 +17,7 @@ from conftest import needs_services
 from messaging import images
 from messaging import services as messaging
 from messaging.models import Attachment
-from messaging.tests.filesamples import media_root, png, upload  # noqa: F401  (fixture)
+from messaging.tests.filesamples import png, upload
 from rooms.tests.factories import create_room
 
 GPS_IFD = 0x8825

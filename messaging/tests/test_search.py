@@ -7,7 +7,7 @@ from conftest import needs_services
 from messaging import services as messaging
 from messaging.models import Attachment, Message
 from messaging.search import highlight, matching_messages, messages_with_files_named
-from messaging.tests.filesamples import PDF, media_root, upload  # noqa: F401  (fixture)
+from messaging.tests.filesamples import PDF, upload
 from rooms import services as rooms
 
 pytestmark = pytest.mark.django_db
