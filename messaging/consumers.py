@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -24,7 +25,6 @@ from chatproject.db import db_call
 from chatproject.errors import DomainError
 from chatproject.realtime import DROPPED, Hub, dumps, get_hub, room_topic, user_topic
 from messaging import frames
-from notifications.typing import TypingLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     user = None
     user_id: int | None = None
     marker_flush: asyncio.Task | None = None
-    _typing_limiter: TypingLimiter | None = None
+    _conn_state: dict[str, Any] | None = None
     held_events: list[dict] | None = None
     hub: Hub | None = None
     _auth_timer: asyncio.Task | None = None
@@ -118,12 +118,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         for event in held:
             await self.on_event(event)
 
-    @property
-    def typing_limiter(self) -> TypingLimiter:
-        # Made on first use: most connections never type, and idle sockets should be small.
-        if self._typing_limiter is None:
-            self._typing_limiter = TypingLimiter()
-        return self._typing_limiter
+    def conn_state(self, key: str, factory: Callable[[], Any]) -> Any:
+        """Per-connection state a frame handler keeps (a typing limiter), made on first
+        use: most connections never need it, and idle sockets should be small."""
+        if self._conn_state is None:
+            self._conn_state = {}
+        state = self._conn_state.get(key)
+        if state is None:
+            state = self._conn_state[key] = factory()
+        return state
 
     def join_room(self, room_id: int) -> None:
         if room_id not in self.rooms:

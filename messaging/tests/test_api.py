@@ -5,7 +5,7 @@ from django.test.utils import CaptureQueriesContext
 from messaging import services as message_services
 from messaging.models import Message
 from rooms import services as room_services
-from rooms.tests.factories import (
+from testsupport.factories import (
     KINDS,
     MESSAGE_KEYS,
     assert_outcome,

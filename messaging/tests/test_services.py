@@ -10,7 +10,7 @@ from messaging import services
 from messaging.models import Message
 from rooms import services as room_services
 from rooms.models import Room
-from rooms.tests.factories import (
+from testsupport.factories import (
     MESSAGE_KEYS,
     add_members,
     create_room,

@@ -6,10 +6,10 @@ import pytest
 from channels.db import database_sync_to_async as db
 
 from accounts.models import User
-from accounts.tests.wsclient import connect_as, no_frame_of_type, receive_type, send
 from messaging import services as messaging
 from notifications import presence
 from rooms import services as rooms
+from testsupport.wsclient import connect_as, no_frame_of_type, receive_type, send
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

@@ -4,7 +4,7 @@ from django.test.utils import CaptureQueriesContext
 
 from rooms import services
 from rooms.models import Membership, Room
-from rooms.tests.factories import (
+from testsupport.factories import (
     KINDS,
     assert_outcome,
     build_scene,

@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 
 from rooms.models import Membership, Room
-from rooms.tests.factories import create_room
+from testsupport.factories import create_room
 
 pytestmark = pytest.mark.django_db
 
