@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 SETTABLE = (ONLINE, AWAY)
 
 
-class PresenceHub:
+class PresenceRegistry:
     """This process's open connections: conn id -> (user id, status)."""
 
     def __init__(self) -> None:
@@ -56,16 +56,16 @@ class PresenceHub:
                 logger.exception("presence heartbeat failed")
 
 
-_hubs: dict[int, PresenceHub] = {}
+_registries: dict[int, PresenceRegistry] = {}
 
 
-def presence_hub() -> PresenceHub:
-    """One hub per event loop (a server process has one)."""
+def presence_registry() -> PresenceRegistry:
+    """One registry per event loop (a server process has one)."""
     loop_id = id(asyncio.get_running_loop())
-    hub = _hubs.get(loop_id)
-    if hub is None:
-        hub = _hubs[loop_id] = PresenceHub()
-    return hub
+    registry = _registries.get(loop_id)
+    if registry is None:
+        registry = _registries[loop_id] = PresenceRegistry()
+    return registry
 
 
 async def _publish(user_id: int, room_ids, status: str) -> None:
@@ -77,9 +77,9 @@ async def _publish(user_id: int, room_ids, status: str) -> None:
 
 
 async def presence_connect(*, user_id: int, conn_id: str, room_ids) -> None:
-    hub = presence_hub()
-    hub.conns[conn_id] = (user_id, ONLINE)
-    hub.ensure_running()
+    registry = presence_registry()
+    registry.conns[conn_id] = (user_id, ONLINE)
+    registry.ensure_running()
     changed = await presence_store().update(user_id, conn_id, ONLINE, settings.PRESENCE_TTL_SECONDS)
     if changed:
         await _publish(user_id, room_ids, changed)
@@ -88,14 +88,14 @@ async def presence_connect(*, user_id: int, conn_id: str, room_ids) -> None:
 async def presence_set(*, user_id: int, conn_id: str, status: str, room_ids) -> None:
     if status not in SETTABLE:
         raise FieldErrors({"status": ['Must be "online" or "away".']})
-    presence_hub().conns[conn_id] = (user_id, status)
+    presence_registry().conns[conn_id] = (user_id, status)
     changed = await presence_store().update(user_id, conn_id, status, settings.PRESENCE_TTL_SECONDS)
     if changed:
         await _publish(user_id, room_ids, changed)
 
 
 async def presence_disconnect(*, user_id: int, conn_id: str, room_ids) -> None:
-    presence_hub().conns.pop(conn_id, None)
+    presence_registry().conns.pop(conn_id, None)
     changed = await presence_store().update(user_id, conn_id, None, settings.PRESENCE_TTL_SECONDS)
     if changed:
         await _publish(user_id, room_ids, changed)
