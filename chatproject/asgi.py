@@ -43,8 +43,8 @@ from chatproject.bodylimit import BodyLimit  # noqa: E402
 from messaging.files import upload_body_limit  # noqa: E402
 from messaging.routing import websocket_urlpatterns  # noqa: E402
 
-# The consumer checks Origin and credentials itself (accounts/ws.py): no middleware
-# stack kept alive per socket.
 # Uploads are refused past their limit before Django reads the body (see chatproject/bodylimit.py).
 http_app = BodyLimit(django_asgi_app, {"/api/v1/attachments/": upload_body_limit})
+# The consumer checks Origin and credentials itself (accounts/ws.py): no middleware
+# stack kept alive per socket.
 application = ProtocolTypeRouter({"http": http_app, "websocket": URLRouter(websocket_urlpatterns)})
