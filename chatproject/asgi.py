@@ -1,4 +1,5 @@
 import os
+import sys
 
 import django
 from django.core.asgi import get_asgi_application
@@ -7,6 +8,31 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatproject.settings")
 django.setup(set_prefix=False)
 
 from chatproject.middleware import run_middleware_sync  # noqa: E402  (needs settings)
+
+
+def _daphne_without_form_parsing() -> None:
+    """Stops daphne's Twisted request from parsing multipart bodies itself.
+
+    Twisted's Request, as daphne makes it, reads every multipart/form-data POST whole
+    into memory and parses it with the email package (several copies of a 10 MiB upload)
+    before the application sees a byte, only to fill `request.args`, which daphne never
+    uses. Turning that off leaves Twisted's body in its temporary file, read by Django in
+    chunks. No effect under other servers.
+    """
+    protocol = sys.modules.get("daphne.http_protocol")
+    if protocol is None or getattr(protocol.WebRequest, "_no_form_parsing", False):
+        return
+    original = protocol.WebRequest.__init__
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("parsePOSTFormSubmission", False)
+        original(self, *args, **kwargs)
+
+    protocol.WebRequest.__init__ = __init__
+    protocol.WebRequest._no_form_parsing = True
+
+
+_daphne_without_form_parsing()
 
 run_middleware_sync()  # one thread hop per request instead of one per middleware hook
 django_asgi_app = get_asgi_application()
@@ -24,8 +50,8 @@ if settings.TASK_WORKER_IN_SERVER:
 
     start_worker_thread()
 
-# The consumer checks Origin and credentials itself (accounts/ws.py): no middleware
-# stack kept alive per socket.
 # Uploads are refused past their limit before Django reads the body (see chatproject/bodylimit.py).
 http_app = BodyLimit(django_asgi_app, {"/api/v1/attachments/": upload_body_limit})
+# The consumer checks Origin and credentials itself (accounts/ws.py): no middleware
+# stack kept alive per socket.
 application = ProtocolTypeRouter({"http": http_app, "websocket": URLRouter(websocket_urlpatterns)})

@@ -21,8 +21,8 @@ from django.db.models.functions import Cast
 
 from accounts.models import User
 from chatproject.errors import FieldErrors
-from messaging.events import message_data
 from messaging.models import Attachment, Message
+from messaging.wire import message_data
 
 SEARCH_DEFAULT_LIMIT = 20
 SEARCH_MAX_LIMIT = 50

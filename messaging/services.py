@@ -14,8 +14,10 @@ from accounts.models import User
 from chatproject.errors import FieldErrors, FieldTooLarge, Invalid, PermissionDenied, TooLarge
 from chatproject.tasks import enqueue
 from messaging import events, files, images
+from messaging.hooks import message_stored
 from messaging.models import Attachment, Message
 from messaging.selectors import message_get_visible, with_statuses
+from messaging.wire import attachment_data
 from rooms import services as room_services
 from rooms.selectors import membership_get, membership_require
 
@@ -136,9 +138,7 @@ def _store(*, sender: User, room_id: int, body: str, client_id: str, reply_to: i
     message = _insert(
         Message(room_id=room_id, seq=seq, sender=sender, body=body, client_id=client_id, reply_to_id=reply_to)
     )
-    from notifications.services import notify_for_message
-
-    notify_for_message(message=message, room_kind=room_kind)
+    message_stored.send(message=message, room_kind=room_kind)
     return message
 
 
@@ -245,7 +245,7 @@ def attachment_upload(*, uploader: User, file: UploadedFile) -> dict:
     except BaseException:
         attachment.file.storage.delete(attachment.file.name)
         raise
-    return events.attachment_data(attachment)
+    return attachment_data(attachment)
 
 
 def _check_quota(*, uploader: User, size: int) -> None:

@@ -1,6 +1,5 @@
 """Notifications: created by the send and membership services, pushed live to the recipient."""
 
-import re
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -10,11 +9,12 @@ from django.utils import timezone
 
 from accounts.models import User
 from chatproject.tasks import enqueue
+from messaging.wire import MENTION
 from notifications import events
 from notifications.models import Notification
+from rooms.models import Room
+from rooms.selectors import member_count, member_user_ids, member_usernames_matching
 
-# @name where name is a Django username; not inside words or e-mail addresses.
-MENTION = re.compile(r"(?<![\w@])@([\w.+-]+[\w+-]|[\w])", re.UNICODE)
 MAX_MENTIONS = 50
 
 
@@ -39,9 +39,6 @@ def notify_for_message(*, message, room_kind: str) -> list[Notification]:
     NOTIFY_ON_QUEUE_MIN_MEMBERS members the task queue makes the notifications (enqueued in
     this transaction, so only for a stored message): a send there never waits for the fan-out.
     """
-    from rooms.models import Room
-    from rooms.selectors import member_count, member_user_ids
-
     room_id = message.room_id
     if room_kind == Room.Kind.DIRECT:
         members = member_user_ids(room_id=room_id)
@@ -60,9 +57,6 @@ def notify_for_message(*, message, room_kind: str) -> list[Notification]:
 
 def _notify_now(*, message, room_kind: str, members: list[int] | None = None) -> list[Notification]:
     """Creates and publishes the notifications of one message. Trusts its caller."""
-    from rooms.models import Room
-    from rooms.selectors import member_user_ids, member_usernames_matching
-
     room_id, sender_id = message.room_id, message.sender_id
     if room_kind == Room.Kind.DIRECT:
         members = members if members is not None else member_user_ids(room_id=room_id)
@@ -97,7 +91,8 @@ def notify_for_message_queued(*, message_id: int) -> int:
 
 
 def notify_invitation(*, room, recipient: User, inviter: User) -> list[Notification]:
-    if recipient.pk == inviter.pk:
+    """Someone added `recipient` to a private room. Trusts its caller's transaction."""
+    if room.kind != Room.Kind.PRIVATE or recipient.pk == inviter.pk:
         return []
     return _create([Notification(recipient=recipient, kind=Notification.Kind.INVITATION, room=room, actor=inviter)])
 

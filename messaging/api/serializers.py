@@ -4,7 +4,7 @@ from accounts.api.serializers import UserSerializer
 
 
 class MessageSerializer(serializers.Serializer):
-    """Documents the message shape; instances are the dicts from messaging.events.message_data."""
+    """Documents the message shape; instances are the dicts from messaging.wire.message_data."""
 
     id = serializers.IntegerField()
     seq = serializers.IntegerField()
@@ -76,7 +76,7 @@ class MessageSearchPageSerializer(serializers.Serializer):
 
 
 class AttachmentSerializer(serializers.Serializer):
-    """Documents the attachment object; instances are dicts from messaging.events.attachment_data."""
+    """Documents the attachment object; instances are dicts from messaging.wire.attachment_data."""
 
     id = serializers.IntegerField()
     name = serializers.CharField()

@@ -5,13 +5,13 @@ from channels.db import database_sync_to_async as db
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.tests.wsclient import connect_as, receive_type, send
 from messaging import search
 from messaging import services as messaging
 from messaging.models import Attachment, Message
 from messaging.tests.filesamples import PDF, png, upload
 from rooms.models import Room
-from rooms.tests.factories import create_room, frames, record_published
+from testsupport.factories import create_room, frames, record_published
+from testsupport.wsclient import connect_as, receive_type, send
 
 ROOMS = "/api/v1/rooms/"
 pytestmark = pytest.mark.usefixtures("media_root")

@@ -9,7 +9,7 @@ from messaging import services as messaging
 from messaging.models import Attachment
 from messaging.tests.filesamples import PDF, png, upload
 from rooms import services as rooms
-from rooms.tests.factories import create_room
+from testsupport.factories import create_room
 
 pytestmark = pytest.mark.django_db
 
