@@ -5,6 +5,7 @@ from typing import Any
 from accounts.selectors import user_public
 from chatproject.db import db_call
 from chatproject.errors import FieldErrors, Invalid
+from chatproject.metrics import MESSAGES_SENT
 from messaging import selectors, services
 from notifications import presence
 from notifications.selectors import unread_notification_count
@@ -69,6 +70,8 @@ async def handle_message_send(consumer, frame: dict) -> None:
         reply_to=_int_field(frame, "reply_to", required=False, minimum=1),
         skip_conn=consumer.conn_id,
     )
+    if result.created:  # a resend of the same client_id is not a second message
+        MESSAGES_SENT.labels("ws").inc()
     await consumer.send_frame({"type": "message.ack", "client_id": client_id, "message": result.data})
 
 
