@@ -13,6 +13,7 @@ this module keeps the registry of live connections of the process.
 """
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -63,7 +64,9 @@ async def drain(grace: float) -> None:
     except TimeoutError:
         busy = [c for c in consumers if c in _live and not c.restart_closed]
         logger.warning("shutdown grace over: closing %d busy sockets", len(busy))
-        await asyncio.gather(*(c.close_for_restart(wait=False) for c in busy), return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1):  # time for the close frames to be written
+                await asyncio.gather(*(c.close_for_restart(wait=False) for c in busy), return_exceptions=True)
 
 
 async def _drain_then_exit(loop: asyncio.AbstractEventLoop, original) -> None:
@@ -99,6 +102,7 @@ class Drainable:
     restart_closing = False
     restart_closed = False
     _idle: asyncio.Event | None = None
+    _gone: asyncio.Event | None = None
 
     async def websocket_connect(self, message: dict) -> None:
         install(asyncio.get_running_loop())
@@ -107,7 +111,7 @@ class Drainable:
             await self.accept()
             await self.close(code=SERVICE_RESTART)
             return
-        self._idle = asyncio.Event()
+        self._idle, self._gone = asyncio.Event(), asyncio.Event()
         self._idle.set()
         _live.add(self)
         await super().websocket_connect(message)
@@ -124,14 +128,19 @@ class Drainable:
 
     async def websocket_disconnect(self, message: dict) -> None:
         _live.discard(self)
+        if self._gone is not None:
+            self._gone.set()
         await super().websocket_disconnect(message)
 
     async def close_for_restart(self, *, wait: bool = True) -> None:
         self.restart_closing = True
         if wait and self._idle is not None:
             await self._idle.wait()  # the frame in hand (a send: commit, then ack) finishes first
-        if self.restart_closed:
-            return
-        self.restart_closed = True
-        self.closed = True
-        await self.close(code=SERVICE_RESTART)
+        if not self.restart_closed:
+            self.restart_closed = True
+            self.closed = True
+            await self.close(code=SERVICE_RESTART)
+        if self._gone is not None:
+            # The server reports the disconnect once the close frame went out (and the
+            # client answered): stopping the server before that would cut the socket.
+            await self._gone.wait()

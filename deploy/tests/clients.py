@@ -108,7 +108,7 @@ class ChatClient:
         self.connected.clear()
         self.syncing = False
         if not self.stopping:
-            asyncio.ensure_future(self.connect())
+            self.reconnecting = asyncio.ensure_future(self.connect())
 
     async def _send_frame(self, client_id: str, body: str) -> None:
         frame = {"type": "message.send", "room": self.room, "body": body, "client_id": client_id}
