@@ -116,6 +116,7 @@ class Drainable:
         _live.add(self)
         await super().websocket_connect(message)
         connection_id.set(getattr(self, "conn_id", None))
+        logger.debug("websocket connected")
 
     async def websocket_receive(self, message: dict) -> None:
         if self.restart_closing:
@@ -128,6 +129,7 @@ class Drainable:
 
     async def websocket_disconnect(self, message: dict) -> None:
         _live.discard(self)
+        logger.debug("websocket closed", extra={"close_code": message.get("code")})
         if self._gone is not None:
             self._gone.set()
         await super().websocket_disconnect(message)
