@@ -174,11 +174,11 @@ async def test_readyz_turns_503_when_the_hubs_redis_goes_away_and_back(server, m
 
         redis.terminate()
         redis.wait(10)
-        status, body = await _poll_readyz(process, 503)
+        _, body = await _poll_readyz(process, 503)
         assert list(body["failing"]) == ["realtime"]
 
         redis = start_redis(redis_argv)
-        status, body = await _poll_readyz(process, 200)
+        _, body = await _poll_readyz(process, 200)
         assert body == {"status": "ok"}
         await ws.close()
     finally:
