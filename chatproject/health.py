@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django_prometheus.exports import ExportToDjangoView
 
 from chatproject import shutdown
-from chatproject.metrics import DB_POOL_IN_USE, REDIS_ROUNDTRIP_SECONDS
+from chatproject.metrics import DB_POOL_IN_USE, READY, REDIS_ROUNDTRIP_SECONDS
 from chatproject.realtime import realtime_ready
 
 PROBE_TIMEOUT_SECONDS = 3
@@ -51,6 +51,15 @@ async def readyz(request):
     return JsonResponse({"status": "ok"})
 
 
+def _ready_now() -> bool:
+    try:
+        _database_ok()
+        _realtime_ok()
+    except Exception:
+        return False
+    return True
+
+
 def _sample_db_pool() -> None:
     db = connections["default"]
     if db.vendor != "postgresql" or not db.settings_dict.get("OPTIONS", {}).get("pool"):
@@ -87,7 +96,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             return JsonResponse({"detail": "Metrics need the metrics token.", "code": "permission_denied"}, status=403)
-    # Sampled on scrape: the pool's lent-out connections, and one PING to Redis.
+    # Sampled on scrape: readiness, the pool's lent-out connections, one PING to Redis.
+    READY.set(0 if shutdown.draining() or not _ready_now() else 1)
     _sample_db_pool()
     _sample_redis_roundtrip()
     return ExportToDjangoView(request)

@@ -42,6 +42,12 @@ REDIS_ROUNDTRIP_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
 
+READY = Gauge(
+    "chat_ready",
+    "1 when this process is ready (what /readyz checks: the database and the hub's Redis), set at each scrape.",
+    multiprocess_mode="liveall",
+)
+
 
 def observe_delivery(event: dict[str, Any]) -> None:
     """Called once a frame is handed to a socket: time since its commit (stamped by publish_on_commit)."""
