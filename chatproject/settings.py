@@ -11,6 +11,7 @@ from chatproject.env import (
     VAR_DIR,
     development_secret_key,
     env_bool,
+    env_float,
     env_int,
     env_list,
     env_str,
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served by us: /api/docs/ works without the internet
     "django_prometheus",
     "accounts",
     "rooms",
@@ -51,6 +53,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "chatproject.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -184,6 +187,8 @@ SECURE_HSTS_PRELOAD = HTTPS
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# With a token set, /metrics answers only to `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -192,7 +197,20 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-WHITENOISE_USE_FINDERS = DEBUG or env_bool("STATIC_FROM_SOURCE", True)
+# In production static files come from `collectstatic` output only: hashed names, gzip and
+# brotli copies, cached for ever by browsers and served by WhiteNoise or the proxy. In
+# development they are read from the source tree, so no collectstatic is needed.
+STATIC_FROM_SOURCE = env_bool("STATIC_FROM_SOURCE", DEBUG)
+WHITENOISE_USE_FINDERS = STATIC_FROM_SOURCE
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"  # /favicon.ico
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if STATIC_FROM_SOURCE
+        else "chatproject.staticfiles.ManifestStorage"
+    },
+}
 MEDIA_URL = "media/"
 MEDIA_ROOT = VAR_DIR / "media"
 
@@ -236,6 +254,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "REST API of the chat server. The WebSocket protocol is in docs/protocol.md.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "RoomKindEnum": "rooms.models.Room.Kind",
@@ -266,6 +287,8 @@ TYPING_EXPIRY_SECONDS = 6
 TYPING_MIN_INTERVAL_SECONDS = 2
 # Read/delivered frames from one connection are coalesced over this window into one move.
 MARKER_COALESCE_SECONDS = 0.25
+# On SIGTERM, sockets finish their frame and close with 1012 within this time (chatproject/shutdown.py).
+SHUTDOWN_GRACE_SECONDS = env_float("SHUTDOWN_GRACE_SECONDS", 10.0)
 
 # --- Logging ---------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
@@ -277,7 +300,30 @@ LOGGING = {
         "json": {"()": "chatproject.logging.JsonFormatter"},
         "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "filters": {"context": {"()": "chatproject.logging.ContextFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Frame-level debug logs would carry `auth` frames (tokens): never below INFO.
+        "websockets": {"level": "INFO"},
+        # uvicorn's own lines in the same format (it configures its loggers before Django).
+        "uvicorn": {"handlers": ["console"], "propagate": False},
+        "uvicorn.error": {"handlers": [], "propagate": True},
+    },
 }
+
+# --- Error reporting -------------------------------------------------------------------
+# Sentry, or any Sentry-compatible service (GlitchTip, ...). No DSN, no reporting.
+SENTRY_DSN = env_str("SENTRY_DSN")
+if SENTRY_DSN:
+    import sentry_sdk
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT", "development" if DEBUG else "production"),
+        traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
+        send_default_pii=False,  # no cookies, no Authorization headers, no user e-mails
+    )

@@ -22,21 +22,25 @@ from django.conf import settings
 
 from accounts import services as account_services
 from accounts.ws import bearer_token, cookie_auth_allowed, origin_refused, session_user
+from chatproject import closecodes
 from chatproject.db import db_call
 from chatproject.errors import DomainError
+from chatproject.metrics import WEBSOCKET_CONNECTIONS, observe_delivery
 from chatproject.realtime import DROPPED, Hub, dumps, get_hub, room_topic, user_topic
+from chatproject.shutdown import Drainable
 from messaging import frames
 from messaging.markers import MarkerCoalescer
 
 logger = logging.getLogger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_TOO_BIG = 1009
+CLOSE_UNAUTHENTICATED = closecodes.UNAUTHENTICATED
+CLOSE_TOO_BIG = closecodes.TOO_BIG
 _conn_numbers = itertools.count(1)
 _process_tag = f"{os.getpid()}.{os.urandom(3).hex()}"
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+# Drainable: on SIGTERM every socket finishes its frame and is closed with 1012 (chatproject/shutdown.py).
+class ChatConsumer(Drainable, AsyncWebsocketConsumer):
     """One WebSocket; implements frames.Connection for the frame handlers."""
 
     # No channel-layer channel per connection: the hub delivers (less memory, no
@@ -88,6 +92,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.markers.cancel()
         if self.user is None:
             return
+        WEBSOCKET_CONNECTIONS.dec()
         if self.hub is not None:
             for room_id in self.rooms:
                 self.hub.unsubscribe(room_topic(room_id), self)
@@ -113,6 +118,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self._auth_timer is not None:
             self._auth_timer.cancel()
         self.user, self.user_id = user, user.pk
+        WEBSOCKET_CONNECTIONS.inc()  # disconnect() takes it back for every connection with a user
         self.hub = await get_hub()
         self.held_events: list[dict] | None = []  # events that arrive before hello wait for it
         self.hub.subscribe(user_topic(user.pk), self)
@@ -209,6 +215,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         kind = event["kind"]
         if kind == "frame":
             await self.base_send({"type": "websocket.send", "text": event["text"]})
+            observe_delivery(event)
         elif kind == "room_joined":
             self.join_room(event["room"])
             await self.base_send({"type": "websocket.send", "text": event["text"]})
