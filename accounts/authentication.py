@@ -9,6 +9,7 @@ existed) live out their short lifetime.
 
 from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
@@ -55,3 +56,9 @@ def identity_for_access_token(raw: str) -> tuple[User, int | None] | None:
         return None
     device_touch(token.get(DEVICE_CLAIM))
     return user, token.get(DEVICE_CLAIM)
+
+
+class DeviceJWTScheme(SimpleJWTScheme):
+    """The OpenAPI security scheme: the same Bearer JWT as simplejwt's."""
+
+    target_class = "accounts.authentication.DeviceJWTAuthentication"

@@ -136,7 +136,7 @@ def user_set_privileges(
     The moderators group goes through here too (a superuser may tick it on the user
     form); staff follows it, as in user_set_moderator.
     """
-    _require_superuser(actor, "change staff, superuser, group or permission rights")
+    user_set_privileges_check(actor=actor)
     groups, permissions = set(groups), set(permissions)
     moderators, _ = Group.objects.get_or_create(name=MODERATORS_GROUP)
     before_groups = set(user.groups.all())
@@ -189,17 +189,27 @@ def user_for_access_token(raw: str) -> User | None:
     return identity[0] if identity else None
 
 
+def user_set_active_check(*, actor: User | None, user: User) -> None:
+    """Raises unless the actor may ban or unban the user (forms call it to validate early)."""
+    _require_moderator(actor)
+    if actor is not None and user.pk == actor.pk:
+        raise Invalid("You cannot deactivate or reactivate yourself.")
+    if actor is not None and (user.is_staff or user.is_superuser) and not actor.is_superuser:
+        raise PermissionDenied("Only superusers may deactivate or reactivate staff and superusers.")
+
+
+def user_set_privileges_check(*, actor: User | None) -> None:
+    """Raises unless the actor may change staff, superuser, group or permission rights."""
+    _require_superuser(actor, "change staff, superuser, group or permission rights")
+
+
 @transaction.atomic
 def user_set_active(*, user: User, is_active: bool, actor: User | None = None, reason: str = "") -> User:
     """Bans (or lifts a ban on) a user; a ban closes their sockets (4403) and refuses their tokens.
 
     Moderators may ban ordinary users; staff and superusers only a superuser may.
     """
-    _require_moderator(actor)
-    if actor is not None and user.pk == actor.pk:
-        raise Invalid("You cannot deactivate yourself.")
-    if actor is not None and (user.is_staff or user.is_superuser) and not actor.is_superuser:
-        raise PermissionDenied("Only superusers may deactivate or reactivate staff and superusers.")
+    user_set_active_check(actor=actor, user=user)
     if user.is_active == is_active:
         return user
     user.is_active = is_active

@@ -57,5 +57,10 @@ def test_superuser_assigns_and_removes_the_moderator_role(make_user):
 
 def test_deactivate_action_bans(moderator, make_user):
     target = make_user("spammer")
-    logged_in(moderator).post("/admin/accounts/user/", {"action": "deactivate", "_selected_action": [target.pk]})
+    client = logged_in(moderator)
+    form = {"action": "deactivate", "_selected_action": [target.pk]}
+    confirmation = client.post("/admin/accounts/user/", form)
+    assert confirmation.status_code == 200 and b"Reason" in confirmation.content
+    assert User.objects.get(pk=target.pk).is_active  # nothing happens before the confirmation
+    client.post("/admin/accounts/user/", {**form, "confirm": "yes", "reason": "spam"})
     assert not User.objects.get(pk=target.pk).is_active
