@@ -9,6 +9,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.utils import timezone
 
 from accounts import devices, events
 from accounts.audit import audit_record
@@ -235,3 +236,8 @@ def user_change_password(*, user: User, old_password: str, new_password: str, ke
     user.save(update_fields=["password"])
     devices.devices_sign_out_others(user=user, keep_device_id=keep_device_id)
     return user
+
+
+def user_mark_seen(*, user_id: int) -> None:
+    """Records that the user was just seen (presence going online or offline)."""
+    User.objects.filter(pk=user_id).update(last_seen=timezone.now())

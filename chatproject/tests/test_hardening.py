@@ -5,8 +5,8 @@ from channels.db import database_sync_to_async
 from django.test import Client
 
 from accounts.tests.factories import PASSWORD
-from accounts.tests.wsclient import communicator
 from accounts.ws import origin_allowed
+from testsupport.wsclient import communicator
 
 CSP = "Content-Security-Policy"
 

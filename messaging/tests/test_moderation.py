@@ -5,14 +5,14 @@ from channels.db import database_sync_to_async as db
 
 from accounts import services as account_services
 from accounts.models import AuditLog
-from accounts.tests.wsclient import connect_as, receive_type, send
 from chatproject.errors import Invalid
 from messaging import services as message_services
 from messaging.models import Message
 from rooms import services
 from rooms.models import Membership
-from rooms.tests.factories import create_room, make_moderator, snapshot
-from rooms.tests.factories import send as send_message
+from testsupport.factories import create_room, make_moderator, snapshot
+from testsupport.factories import send as send_message
+from testsupport.wsclient import connect_as, receive_type, send
 
 
 def entries(kind: str) -> list[AuditLog]:
