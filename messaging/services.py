@@ -10,6 +10,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Sum, Value, When
 from django.utils import timezone
 
+from accounts.audit import Kind as AuditKind
+from accounts.audit import audit_record
 from accounts.models import User
 from chatproject.errors import FieldErrors, FieldTooLarge, Invalid, PermissionDenied, TooLarge
 from chatproject.tasks import enqueue
@@ -189,7 +191,7 @@ def message_edit(*, actor: User, message_id: int, body) -> dict:
 
 
 @transaction.atomic
-def message_delete(*, actor: User, message_id: int) -> None:
+def message_delete(*, actor: User, message_id: int, reason: str = "") -> None:
     """The author, the room's owner or admins, or a site moderator may delete.
 
     The row stays (deleted, body emptied) so the room's seqs keep no gaps.
@@ -205,6 +207,16 @@ def message_delete(*, actor: User, message_id: int) -> None:
     message.body = ""
     message.edited_at = timezone.now()
     message.save(update_fields=["deleted", "body", "edited_at"])
+    if not is_author:
+        audit_record(
+            actor=actor,
+            kind=AuditKind.MESSAGE_DELETED,
+            target_user=message.sender_id,
+            room_id=message.room_id,
+            message_id=message.pk,
+            summary=f"seq {message.seq} in room {message.room_id}",
+            reason=reason,
+        )
     # Unreachable from now on; clean-up deletes the files after the grace period.
     Attachment.objects.filter(message=message, removed_at__isnull=True).update(removed_at=message.edited_at)
     events.message_deleted(message=message)
