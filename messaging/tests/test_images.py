@@ -18,7 +18,7 @@ from messaging import images
 from messaging import services as messaging
 from messaging.models import Attachment
 from messaging.tests.filesamples import png, upload
-from rooms.tests.factories import create_room
+from testsupport.factories import create_room
 
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112

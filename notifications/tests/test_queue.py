@@ -15,7 +15,7 @@ from chatproject.testing import ServerProcess, WorkerProcess, database_url_for_t
 from conftest import needs_services
 from messaging import services as messaging
 from notifications.models import Notification
-from rooms.tests.factories import create_room
+from testsupport.factories import create_room
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 
