@@ -13,9 +13,9 @@ bytes stay behind the one access rule (uploader and room members), moderators in
 from django.contrib import admin
 from django.template.defaultfilters import filesizeformat, truncatechars
 
+from chatproject.admintools import confirm_with_reason, run_each
 from messaging import services
 from messaging.models import Attachment, Message
-from rooms.admin import run_each
 
 
 class AttachmentInline(admin.TabularInline):
@@ -71,13 +71,16 @@ class MessageAdmin(admin.ModelAdmin):
 
     @admin.action(description="Delete selected messages (moderation)", permissions=["change"])
     def moderate_delete(self, request, queryset):
-        run_each(
-            self,
-            request,
-            queryset.select_related("room"),
-            lambda message: services.message_delete(actor=request.user, message_id=message.pk),
-            "message(s) deleted",
-        )
+        def run(messages, reason: str) -> None:
+            run_each(
+                self,
+                request,
+                messages.select_related("room"),
+                lambda message: services.message_delete(actor=request.user, message_id=message.pk, reason=reason),
+                "message(s) deleted",
+            )
+
+        return confirm_with_reason(self, request, queryset, title="Delete messages (moderation)", run=run)
 
 
 @admin.register(Attachment)
@@ -117,10 +120,15 @@ class AttachmentAdmin(admin.ModelAdmin):
 
     @admin.action(description="Remove selected attachments from their messages (moderation)", permissions=["change"])
     def moderate_remove(self, request, queryset):
-        run_each(
-            self,
-            request,
-            queryset,
-            lambda attachment: services.attachment_remove(actor=request.user, attachment_id=attachment.pk),
-            "attachment(s) removed",
-        )
+        def run(attachments, reason: str) -> None:
+            run_each(
+                self,
+                request,
+                attachments,
+                lambda attachment: services.attachment_remove(
+                    actor=request.user, attachment_id=attachment.pk, reason=reason
+                ),
+                "attachment(s) removed",
+            )
+
+        return confirm_with_reason(self, request, queryset, title="Remove attachments (moderation)", run=run)

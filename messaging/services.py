@@ -10,6 +10,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Q, Sum, Value, When
 from django.utils import timezone
 
+from accounts.audit import Kind as AuditKind
+from accounts.audit import audit_record
 from accounts.models import User
 from chatproject.errors import FieldErrors, FieldTooLarge, Invalid, NotFound, PermissionDenied, TooLarge
 from messaging import events, files
@@ -187,21 +189,23 @@ def message_edit(*, actor: User, message_id: int, body) -> dict:
     return data
 
 
-def _require_may_moderate(*, actor: User, message: Message, what: str) -> None:
+def _require_may_moderate(*, actor: User, message: Message, what: str) -> bool:
+    """PermissionDenied unless the actor may take the message down; True if it is their own."""
     membership = membership_get(user=actor, room_id=message.room_id)
     is_author = message.sender_id == actor.pk and membership is not None
     if not (is_author or actor.is_moderator or (membership is not None and membership.can_manage)):
         raise PermissionDenied(f"Only the author, a room owner or admin, or a moderator may {what}.")
+    return is_author
 
 
 @transaction.atomic
-def message_delete(*, actor: User, message_id: int) -> None:
+def message_delete(*, actor: User, message_id: int, reason: str = "") -> None:
     """The author, the room's owner or admins, or a site moderator may delete.
 
     The row stays (deleted, body emptied) so the room's seqs keep no gaps.
     """
     message = message_get_visible(user=actor, message_id=message_id)
-    _require_may_moderate(actor=actor, message=message, what="delete a message")
+    is_author = _require_may_moderate(actor=actor, message=message, what="delete a message")
     if message.deleted:
         return
     message.deleted = True
@@ -210,6 +214,16 @@ def message_delete(*, actor: User, message_id: int) -> None:
     message.save(update_fields=["deleted", "body", "edited_at"])
     # Unreachable from now on; clean-up deletes the files after the grace period.
     Attachment.objects.filter(message=message, removed_at__isnull=True).update(removed_at=message.edited_at)
+    if not is_author:
+        audit_record(
+            actor=actor,
+            kind=AuditKind.MESSAGE_DELETED,
+            target_user=message.sender_id,
+            room_id=message.room_id,
+            message_id=message.pk,
+            summary=f"seq {message.seq} in room {message.room_id}",
+            reason=reason,
+        )
     events.message_deleted(message=message)
 
 
@@ -255,7 +269,7 @@ def _check_quota(*, uploader: User, size: int) -> None:
 
 
 @transaction.atomic
-def attachment_remove(*, actor: User, attachment_id: int) -> None:
+def attachment_remove(*, actor: User, attachment_id: int, reason: str = "") -> None:
     """Takes one attachment out of its message (moderation); the room hears message.updated.
 
     Who may delete the message may remove one of its files. The file becomes unreachable
@@ -272,9 +286,19 @@ def attachment_remove(*, actor: User, attachment_id: int) -> None:
         attachment.save(update_fields=["removed_at"])
         return
     message = message_get_visible(user=actor, message_id=attachment.message_id)
-    _require_may_moderate(actor=actor, message=message, what="remove a file from a message")
+    is_author = _require_may_moderate(actor=actor, message=message, what="remove a file from a message")
     attachment.removed_at = timezone.now()
     attachment.save(update_fields=["removed_at"])
+    if not is_author:
+        audit_record(
+            actor=actor,
+            kind=AuditKind.ATTACHMENT_REMOVED,
+            target_user=attachment.uploader_id,
+            room_id=message.room_id,
+            message_id=message.pk,
+            summary=f"{attachment.name} ({attachment.content_type}) from seq {message.seq} in room {message.room_id}",
+            reason=reason,
+        )
     if not message.deleted:
         data = with_statuses([message], message.room_id)[0]
         events.message_updated(message=message, status=data["status"])
