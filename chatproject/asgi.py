@@ -1,5 +1,4 @@
 import os
-import sys
 
 import django
 from django.core.asgi import get_asgi_application
@@ -7,35 +6,11 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatproject.settings")
 django.setup(set_prefix=False)
 
-from chatproject.daphne_compat import allow_protocol_close_codes  # noqa: E402
+from chatproject.daphne_compat import allow_protocol_close_codes, disable_form_parsing  # noqa: E402
 from chatproject.middleware import run_middleware_sync  # noqa: E402  (needs settings)
 
-
-def _daphne_without_form_parsing() -> None:
-    """Stops daphne's Twisted request from parsing multipart bodies itself.
-
-    Twisted's Request, as daphne makes it, reads every multipart/form-data POST whole
-    into memory and parses it with the email package (several copies of a 10 MiB upload)
-    before the application sees a byte, only to fill `request.args`, which daphne never
-    uses. Turning that off leaves Twisted's body in its temporary file, read by Django in
-    chunks. No effect under other servers.
-    """
-    protocol = sys.modules.get("daphne.http_protocol")
-    if protocol is None or getattr(protocol.WebRequest, "_no_form_parsing", False):
-        return
-    original = protocol.WebRequest.__init__
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("parsePOSTFormSubmission", False)
-        original(self, *args, **kwargs)
-
-    protocol.WebRequest.__init__ = __init__
-    protocol.WebRequest._no_form_parsing = True
-
-
-_daphne_without_form_parsing()
-
 allow_protocol_close_codes()  # 1012 on SIGTERM, also under daphne
+disable_form_parsing()  # uploads stay in daphne's temporary file, not in memory
 run_middleware_sync()  # one thread hop per request instead of one per middleware hook
 django_asgi_app = get_asgi_application()
 

@@ -250,7 +250,17 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATIC_FROM_SOURCE = env_bool("STATIC_FROM_SOURCE", DEBUG)
 WHITENOISE_USE_FINDERS = STATIC_FROM_SOURCE
 WHITENOISE_ROOT = BASE_DIR / "static" / "root"  # /favicon.ico
-MEDIA_URL = "media/"  # never routed: attachments are served by their own access-checked views
+STORAGES = {
+    # Attachments: under VAR_DIR, never inside the static or template folders, and never
+    # routed (MEDIA_URL has no URL pattern): they are served by access-checked views.
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": VAR_DIR / "media"}},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if STATIC_FROM_SOURCE
+        else "chatproject.staticfiles.ManifestStorage"
+    },
+}
+MEDIA_URL = "media/"
 MEDIA_ROOT = VAR_DIR / "media"
 
 # --- Attachments -------------------------------------------------------------------------
@@ -270,14 +280,6 @@ FILE_UPLOAD_TEMP_DIR.mkdir(parents=True, exist_ok=True)
 FILE_UPLOAD_PERMISSIONS = 0o640
 
 S3_BUCKET = env_str("S3_BUCKET")
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": MEDIA_ROOT}},
-    "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
-        if STATIC_FROM_SOURCE
-        else "chatproject.staticfiles.ManifestStorage"
-    },
-}
 if S3_BUCKET:
     # Any S3-compatible store (AWS, MinIO, Ceph, R2…) through django-storages; downloads
     # are redirects to short-lived presigned URLs, so the bucket stays private.

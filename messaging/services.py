@@ -2,18 +2,19 @@
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Sum, Value, When
+from django.db.models import Case, Q, Sum, Value, When
 from django.utils import timezone
 
 from accounts.audit import Kind as AuditKind
 from accounts.audit import audit_record
 from accounts.models import User
-from chatproject.errors import FieldErrors, FieldTooLarge, Invalid, PermissionDenied, TooLarge
+from chatproject.errors import FieldErrors, FieldTooLarge, Invalid, NotFound, PermissionDenied, TooLarge
 from chatproject.tasks import enqueue
 from messaging import events, files, images
 from messaging.hooks import message_stored
@@ -190,6 +191,15 @@ def message_edit(*, actor: User, message_id: int, body) -> dict:
     return data
 
 
+def _require_may_moderate(*, actor: User, message: Message, what: str) -> bool:
+    """PermissionDenied unless the actor may take the message down; True if it is their own."""
+    membership = membership_get(user=actor, room_id=message.room_id)
+    is_author = message.sender_id == actor.pk and membership is not None
+    if not (is_author or actor.is_moderator or (membership is not None and membership.can_manage)):
+        raise PermissionDenied(f"Only the author, a room owner or admin, or a moderator may {what}.")
+    return is_author
+
+
 @transaction.atomic
 def message_delete(*, actor: User, message_id: int, reason: str = "") -> None:
     """The author, the room's owner or admins, or a site moderator may delete.
@@ -197,16 +207,15 @@ def message_delete(*, actor: User, message_id: int, reason: str = "") -> None:
     The row stays (deleted, body emptied) so the room's seqs keep no gaps.
     """
     message = message_get_visible(user=actor, message_id=message_id)
-    membership = membership_get(user=actor, room_id=message.room_id)
-    is_author = message.sender_id == actor.pk and membership is not None
-    if not (is_author or actor.is_moderator or (membership is not None and membership.can_manage)):
-        raise PermissionDenied("Only the author, a room owner or admin, or a moderator may delete a message.")
+    is_author = _require_may_moderate(actor=actor, message=message, what="delete a message")
     if message.deleted:
         return
     message.deleted = True
     message.body = ""
     message.edited_at = timezone.now()
     message.save(update_fields=["deleted", "body", "edited_at"])
+    # Unreachable from now on; clean-up deletes the files after the grace period.
+    Attachment.objects.filter(message=message, removed_at__isnull=True).update(removed_at=message.edited_at)
     if not is_author:
         audit_record(
             actor=actor,
@@ -217,8 +226,6 @@ def message_delete(*, actor: User, message_id: int, reason: str = "") -> None:
             summary=f"seq {message.seq} in room {message.room_id}",
             reason=reason,
         )
-    # Unreachable from now on; clean-up deletes the files after the grace period.
-    Attachment.objects.filter(message=message, removed_at__isnull=True).update(removed_at=message.edited_at)
     events.message_deleted(message=message)
 
 
@@ -308,3 +315,81 @@ def attachment_thumbnail_make(*, attachment_id: int) -> bool:
             if not message.deleted:
                 events.message_updated(message=message, status=with_statuses([message], message.room_id)[0]["status"])
     return True
+
+
+@transaction.atomic
+def attachment_remove(*, actor: User, attachment_id: int, reason: str = "") -> None:
+    """Takes one attachment out of its message (moderation); the room hears message.updated.
+
+    Who may delete the message may remove one of its files. The file becomes unreachable
+    at once and is deleted by clean-up after the grace period. An unused upload may be
+    removed by its uploader or a moderator.
+    """
+    attachment = Attachment.objects.select_for_update().filter(pk=attachment_id, removed_at__isnull=True).first()
+    if attachment is None:
+        raise NotFound("Attachment not found.")
+    if attachment.message_id is None:
+        if attachment.uploader_id != actor.pk and not actor.is_moderator:
+            raise NotFound("Attachment not found.")
+        attachment.removed_at = timezone.now()
+        attachment.save(update_fields=["removed_at"])
+        return
+    message = message_get_visible(user=actor, message_id=attachment.message_id)
+    is_author = _require_may_moderate(actor=actor, message=message, what="remove a file from a message")
+    attachment.removed_at = timezone.now()
+    attachment.save(update_fields=["removed_at"])
+    if not is_author:
+        audit_record(
+            actor=actor,
+            kind=AuditKind.ATTACHMENT_REMOVED,
+            target_user=attachment.uploader_id,
+            room_id=message.room_id,
+            message_id=message.pk,
+            summary=f"{attachment.name} ({attachment.content_type}) from seq {message.seq} in room {message.room_id}",
+            reason=reason,
+        )
+    if not message.deleted:
+        data = with_statuses([message], message.room_id)[0]
+        events.message_updated(message=message, status=data["status"])
+
+
+def attachments_cleanup(*, batch_size: int = 100, now=None) -> dict[str, int]:
+    """Deletes the files (and rows) of uploads never used within ATTACHMENT_ORPHAN_HOURS,
+    and of attachments removed (their message deleted, or moderated) more than
+    ATTACHMENT_DELETE_GRACE_HOURS ago. Returns how many of each.
+
+    Safe to run on several machines at once: each batch locks its rows with
+    SELECT ... FOR UPDATE SKIP LOCKED, so two runs never take the same row, and a row
+    is deleted in the transaction that deleted its files (a failed file deletion keeps
+    the row for the next run).
+    """
+    now = now or timezone.now()
+    unused = Q(
+        message__isnull=True,
+        removed_at__isnull=True,
+        created_at__lt=now - timedelta(hours=settings.ATTACHMENT_ORPHAN_HOURS),
+    )
+    removed = Q(removed_at__lt=now - timedelta(hours=settings.ATTACHMENT_DELETE_GRACE_HOURS))
+    counts = {"unused": 0, "removed": 0}
+    for kind, condition in (("unused", unused), ("removed", removed)):
+        while True:
+            done = _cleanup_batch(condition, batch_size)
+            counts[kind] += done
+            if done < batch_size:  # none left, or the rest is another run's
+                break
+    return counts
+
+
+def _cleanup_batch(condition: Q, batch_size: int) -> int:
+    with transaction.atomic():
+        batch = list(
+            Attachment.objects.select_for_update(skip_locked=True).filter(condition).order_by("id")[:batch_size]
+        )
+        for attachment in batch:
+            for field in (attachment.file, attachment.thumbnail):
+                if field.name:
+                    field.storage.delete(field.name)
+        Attachment.objects.filter(pk__in=[a.pk for a in batch]).delete()
+    if batch:
+        logger.info("clean-up deleted %d attachment(s)", len(batch))
+    return len(batch)
