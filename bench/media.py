@@ -67,7 +67,8 @@ def media_spec(redis_db: int, server: str) -> ServerSpec:
     spec = ours_spec()
     spec.name, spec.db_name, spec.redis_db, spec.server = f"media-{server}", "bench_media", redis_db, server
     prefix = f"bench-media-{uuid.uuid4().hex[:8]}"
-    spec.extra_env.update(CACHE_PREFIX=prefix, CHANNEL_PREFIX=prefix, TASK_WORKER_IN_SERVER="0")
+    # A small pool: the PostgreSQL server is shared, and one client at a time searches.
+    spec.extra_env.update(CACHE_PREFIX=prefix, CHANNEL_PREFIX=prefix, TASK_WORKER_IN_SERVER="0", DB_POOL_MAX="10")
     return spec
 
 
@@ -226,9 +227,21 @@ async def uploads_scenario(args: argparse.Namespace, srv: ServerProc, users: lis
 
 
 # --- search -----------------------------------------------------------------------------------
+def connect(dsn: str, autocommit: bool = False) -> psycopg.Connection:
+    """A connection, waiting (up to a minute) while a shared PostgreSQL has no slot free."""
+    for attempt in range(60):
+        try:
+            return psycopg.connect(dsn, autocommit=autocommit)
+        except psycopg.OperationalError as exc:
+            if "too many clients" not in str(exc) or attempt == 59:
+                raise
+            time.sleep(1)
+    raise AssertionError("unreachable")
+
+
 def fill_messages(dsn: str, room: int, sender_id: int, count: int) -> dict[str, int]:
     """`count` messages of 8 words each from a skewed vocabulary (word k about 1/k as common)."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with connect(dsn, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO messaging_message (room_id, seq, sender_id, body, client_id, created_at, deleted)"
             " SELECT %s, n, %s, (SELECT string_agg('w' || floor(exp(random() * ln(%s)))::int, ' ')"
@@ -260,7 +273,7 @@ async def time_searches(port: int, token: str, words: list[str], n: int) -> list
 
 
 def explain(dsn: str, room: int) -> str:
-    with psycopg.connect(dsn) as conn:
+    with connect(dsn) as conn:
         rows = conn.execute(
             "EXPLAIN SELECT id FROM messaging_message WHERE room_id = %s AND NOT deleted"
             " AND to_tsvector('simple'::regconfig, body) @@ 'w600:*'::tsquery",
@@ -273,7 +286,7 @@ async def search_scenario(args: argparse.Namespace, srv: ServerProc, user, dsn: 
     pool = ConnPool("127.0.0.1", srv.port, 1)
     room = await create_room(pool.get(), user, f"search-{uuid.uuid4().hex[:6]}")
     await pool.close()
-    with psycopg.connect(dsn) as conn:
+    with connect(dsn) as conn:
         sender_id = conn.execute("SELECT id FROM accounts_user WHERE username = %s", [user.username]).fetchone()[0]
     t0 = time.monotonic()
     counts = fill_messages(dsn, room, sender_id, args.messages)
@@ -282,14 +295,14 @@ async def search_scenario(args: argparse.Namespace, srv: ServerProc, user, dsn: 
     await time_searches(srv.port, user.access, words, len(words))  # warm up
     with_index = await time_searches(srv.port, user.access, words, args.queries)
     plan_with = explain(dsn, room)
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with connect(dsn, autocommit=True) as conn:
         conn.execute("DROP INDEX messaging_message_body_fts")
         conn.execute("ANALYZE messaging_message")
     try:
         plan_without = explain(dsn, room)
         without = await time_searches(srv.port, user.access, words, args.queries_without_index)
     finally:
-        with psycopg.connect(dsn, autocommit=True) as conn:
+        with connect(dsn, autocommit=True) as conn:
             conn.execute(
                 "CREATE INDEX IF NOT EXISTS messaging_message_body_fts ON messaging_message"
                 " USING gin (to_tsvector('simple'::regconfig, body))"
