@@ -238,7 +238,9 @@ STATIC_FROM_SOURCE = env_bool("STATIC_FROM_SOURCE", DEBUG)
 WHITENOISE_USE_FINDERS = STATIC_FROM_SOURCE
 WHITENOISE_ROOT = BASE_DIR / "static" / "root"  # /favicon.ico
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Attachments: under VAR_DIR, never inside the static or template folders, and never
+    # routed (MEDIA_URL has no URL pattern): they are served by access-checked views.
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": VAR_DIR / "media"}},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if STATIC_FROM_SOURCE
@@ -247,6 +249,42 @@ STORAGES = {
 }
 MEDIA_URL = "media/"
 MEDIA_ROOT = VAR_DIR / "media"
+
+# --- Attachments -------------------------------------------------------------------------
+ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+ATTACHMENT_QUOTA_BYTES = env_int("ATTACHMENT_QUOTA_BYTES", 1024 * 1024 * 1024)
+ATTACHMENT_ORPHAN_HOURS = env_int("ATTACHMENT_ORPHAN_HOURS", 24)
+# Files of deleted messages and removed attachments stay this long (unreachable) before
+# clean-up deletes them: downloads in flight finish, and a mistaken removal can be undone.
+ATTACHMENT_DELETE_GRACE_HOURS = env_int("ATTACHMENT_DELETE_GRACE_HOURS", 24)
+# Behind nginx: answer `X-Accel-Redirect: <prefix><storage name>` and let nginx send the bytes.
+ATTACHMENT_X_ACCEL_PREFIX = env_str("ATTACHMENT_X_ACCEL_PREFIX")
+# Uploads above this size go to a temporary file (on VAR_DIR's disk, not a RAM-backed /tmp)
+# while they arrive; below it they are held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+FILE_UPLOAD_TEMP_DIR = VAR_DIR / "upload-tmp"
+FILE_UPLOAD_TEMP_DIR.mkdir(parents=True, exist_ok=True)
+FILE_UPLOAD_PERMISSIONS = 0o640
+
+S3_BUCKET = env_str("S3_BUCKET")
+if S3_BUCKET:
+    # Any S3-compatible store (AWS, MinIO, Ceph, R2…) through django-storages; downloads
+    # are redirects to short-lived presigned URLs, so the bucket stays private.
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": env_str("S3_ENDPOINT_URL") or None,
+            "region_name": env_str("S3_REGION") or None,
+            "access_key": env_str("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("AWS_SECRET_ACCESS_KEY") or None,
+            "addressing_style": env_str("S3_ADDRESSING_STYLE") or None,
+            "querystring_expire": env_int("S3_PRESIGN_SECONDS", 300),
+            "default_acl": None,
+            "file_overwrite": False,
+            "signature_version": "s3v4",
+        },
+    }
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -2,8 +2,9 @@
 
 from accounts.models import User
 from chatproject.errors import FieldErrors, NotFound
-from messaging.models import Message
+from messaging.models import Attachment, Message
 from messaging.wire import message_data
+from rooms.models import Membership
 from rooms.selectors import marker_floors, room_check_visible, room_get_visible
 
 HISTORY_MAX_LIMIT = 200
@@ -66,7 +67,8 @@ def message_history(*, user: User, room_id: int, before=None, after=None, limit=
 
 
 def message_get_visible(*, user: User, message_id: int) -> Message:
-    message = Message.objects.for_wire().select_related("room").filter(pk=message_id).first()
+    # No attachments prefetch: receipts and deletes need none; the shape loads them on demand.
+    message = Message.objects.select_related("sender", "room").filter(pk=message_id).first()
     if message is None:
         raise NotFound("Message not found.")
     try:
@@ -109,3 +111,23 @@ def message_receipts(*, user: User, message_id: int) -> list[dict]:
             status = "sent"
         receipts.append({"user": user_public(membership.user), "status": status})
     return receipts
+
+
+def attachment_get_for_download(*, user: User, attachment_id: int, thumbnail: bool = False) -> Attachment:
+    """The one access rule for an attachment's bytes, by every download path.
+
+    Its uploader, and members of the room of its message, may download it; to anyone
+    else, and once removed (its message deleted, or a moderator took it out), it does
+    not exist: NotFound, so ids reveal nothing. Two queries.
+    """
+    attachment = Attachment.objects.select_related("message").filter(pk=attachment_id, removed_at__isnull=True).first()
+    if attachment is None or (thumbnail and not attachment.thumbnail):
+        raise NotFound("Attachment not found.")
+    message = attachment.message
+    if message is not None and message.deleted:
+        raise NotFound("Attachment not found.")
+    if attachment.uploader_id == user.pk:
+        return attachment
+    if message is not None and Membership.objects.filter(room_id=message.room_id, user=user).exists():
+        return attachment
+    raise NotFound("Attachment not found.")

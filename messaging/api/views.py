@@ -48,9 +48,10 @@ class RoomMessagesView(APIView):
         result = services.message_send(
             sender=request.user,
             room_id=room_id,
-            body=fields["body"],
+            body=fields.get("body"),
             client_id=fields.get("client_id"),
             reply_to=fields.get("reply_to"),
+            attachments=fields.get("attachments"),
         )
         if result.created:  # a resend of the same client_id is not a second message
             MESSAGES_SENT.labels("rest").inc()
