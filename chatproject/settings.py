@@ -120,21 +120,20 @@ AUTH_USER_MODEL = "accounts.User"
 REDIS_URL = env_str("REDIS_URL")
 CACHE_PREFIX = env_str("CACHE_PREFIX", "chat")
 PRESENCE_PREFIX = f"{CACHE_PREFIX}:presence"
+# The hub's pub/sub (chatproject/realtime.py) may live on its own Redis or on a Redis
+# Cluster (sharded pub/sub: REDIS_CLUSTER=1, or a redis+cluster:// URL); cache and
+# presence stay on REDIS_URL.
+REALTIME_REDIS_URL = env_str("REALTIME_REDIS_URL", REDIS_URL)
+REDIS_CLUSTER = env_bool("REDIS_CLUSTER", False) or REALTIME_REDIS_URL.startswith("redis+cluster://")
+if REALTIME_REDIS_URL.startswith("redis+cluster://"):
+    REALTIME_REDIS_URL = "redis://" + REALTIME_REDIS_URL.removeprefix("redis+cluster://")
 # Redis pub/sub ignores database numbers: servers sharing a Redis but not a database
-# number (or prefix) must not hear each other's events.
-REALTIME_CHANNEL = f"{CACHE_PREFIX}:{urlsplit(REDIS_URL).path.strip('/') or '0'}:events"
+# number (or prefix) must not hear each other's events. Group channels are
+# `<prefix>g.<group>`, e.g. `chat:0:g.room.42`.
+REALTIME_CHANNEL_PREFIX = f"{CACHE_PREFIX}:{urlsplit(REDIS_URL).path.strip('/') or '0'}:"
+# The project's channel layer: Channels' API over the process's hub (embedded without Redis).
+CHANNEL_LAYERS = {"default": {"BACKEND": "chatproject.layers.HubChannelLayer"}}
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [REDIS_URL],
-                "capacity": env_int("CHANNEL_CAPACITY", 1000),
-                "expiry": 30,
-                "prefix": env_str("CHANNEL_PREFIX", "chat"),
-            },
-        }
-    }
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -143,7 +142,6 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
@@ -262,6 +260,10 @@ TYPING_EXPIRY_SECONDS = 6
 TYPING_MIN_INTERVAL_SECONDS = 2
 # Read/delivered frames from one connection are coalesced over this window into one move.
 MARKER_COALESCE_SECONDS = 0.25
+# Bytes that may wait to be written to one socket before it is closed with 4008 (contract).
+WS_SEND_BUFFER_BYTES = env_int("WS_SEND_BUFFER_BYTES", 1024 * 1024)
+# How long a socket closed with 4008 is kept so a client that reads again sees the code.
+WS_SLOW_CLOSE_SECONDS = 10
 
 # --- Logging ---------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

@@ -33,10 +33,9 @@ async def on_authenticated(consumer) -> dict[str, Any]:
     """Subscribes the connection to its user's rooms and builds `hello`."""
     user_id = consumer.user.pk
     rooms = await db_call(room_ids_for_user)(user_id=user_id)
-    for room_id, _, _ in rooms:
-        consumer.join_room(room_id)
-    # Read the markers again once subscribed: a message committed in between is then
-    # either delivered live or counted in last_seq, never neither.
+    await consumer.join_rooms([room_id for room_id, _, _ in rooms])
+    # Read the markers again once Redis confirmed the subscriptions: a message committed
+    # in between is then either delivered live or counted in last_seq, never neither.
     rooms = await db_call(room_ids_for_user)(user_id=user_id)
     await presence.presence_connect(user_id=user_id, conn_id=consumer.conn_id, room_ids=consumer.rooms)
     return {
