@@ -14,6 +14,7 @@ import orjson
 from django.conf import settings
 
 from chatproject.metrics import EVENTS_DROPPED as DROPPED
+from chatproject.metrics import REALTIME_EVENTS_RECEIVED
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,6 @@ class RedisTransport:
         self.origin = os.urandom(8).hex().encode() + b"|"
         # Point-to-point `send()` to a channel of this process arrives here.
         self.process_channel = f"{self.prefix}p.{PROCESS_TAG}"
-        self.received = 0  # events this process read from Redis (tests and benchmarks count them)
 
     def make_client(self):
         import redis.asyncio as aioredis
@@ -197,7 +197,7 @@ class RedisTransport:
     def _on_message(self, channel: str, data: bytes) -> None:
         if data.startswith(self.origin):
             return
-        self.received += 1
+        REALTIME_EVENTS_RECEIVED.inc()
         try:
             envelope = orjson.loads(data[data.index(b"|") + 1 :])
             if "c" in envelope:
