@@ -272,7 +272,12 @@ class ShardedRedisTransport(RedisTransport):
 
     async def command(self, link: Any, verb: str, channels: list[str]) -> None:
         pubsub = self.links[link]
-        await (pubsub.ssubscribe if verb == "ssubscribe" else pubsub.sunsubscribe)(*channels)
+        # One SSUBSCRIBE may only name channels of one hash slot.
+        by_slot: dict[int, list[str]] = {}
+        for channel in channels:
+            by_slot.setdefault(self.client.keyslot(channel), []).append(channel)
+        for same_slot in by_slot.values():
+            await (pubsub.ssubscribe if verb == "ssubscribe" else pubsub.sunsubscribe)(*same_slot)
 
     async def open_links(self) -> None:
         import redis.asyncio as aioredis
