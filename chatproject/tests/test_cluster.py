@@ -20,6 +20,9 @@ from chatproject.tests.test_realtime import next_of, open_ws, room_with, server_
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio, pytest.mark.services]
 
 
+NODE_COMMAND = ["redis-server", "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--save", "", "--appendonly", "no"]
+
+
 def cluster_port() -> int:
     """A free port whose cluster bus port (port + 10000) is free too (so <= 55535)."""
     while True:
@@ -46,8 +49,7 @@ def redis_cluster():
             node_dir.mkdir()
             nodes.append(
                 subprocess.Popen(
-                    ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes"]
-                    + ["--cluster-config-file", "nodes.conf", "--save", "", "--appendonly", "no"],
+                    [*NODE_COMMAND, "--port", str(port)],
                     cwd=node_dir,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
@@ -64,8 +66,7 @@ def redis_cluster():
                         raise
                     time.sleep(0.05)
         subprocess.run(
-            ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports]]
-            + ["--cluster-replicas", "0", "--cluster-yes"],
+            ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports], "--cluster-yes"],
             check=True,
             stdout=subprocess.DEVNULL,
             timeout=30,

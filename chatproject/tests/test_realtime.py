@@ -194,12 +194,14 @@ async def test_a_client_that_stops_reading_is_closed_with_4008_and_slows_nobody(
         # The staller reads nothing from here on.
         body = "x" * 8000
         received = {id(ws): [] for ws in readers}
+        progress = asyncio.Event()
 
         async def read_all(ws) -> None:
             while True:
                 frame = json.loads(await ws.recv())
                 if frame["type"] == "message.new":
                     received[id(ws)].append(frame["message"]["seq"])
+                    progress.set()
 
         reading = [asyncio.create_task(read_all(ws)) for ws in readers]
         acked: list[int] = []
@@ -213,7 +215,8 @@ async def test_a_client_that_stops_reading_is_closed_with_4008_and_slows_nobody(
         # The others got every message, promptly: nobody waited for the staller.
         async with asyncio.timeout(10):
             while any(len(seqs) < len(acked) for seqs in received.values()):
-                await asyncio.sleep(0.05)
+                progress.clear()
+                await progress.wait()
         assert all(seqs == acked for seqs in received.values())
         assert time.monotonic() - started < 60
 
