@@ -91,6 +91,11 @@ def reset_database(db_name: str) -> None:
         conn.execute(f'CREATE DATABASE "{db_name}"')
 
 
+def drop_database(db_name: str) -> None:
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
 def flush_redis(db: int) -> None:
     client = redis.Redis.from_url(f"{REDIS_BASE}/{db}")
     try:
@@ -110,8 +115,9 @@ def taskset_prefix(cores: str | None) -> list[str]:
 
 
 class ServerProc:
-    def __init__(self, spec: ServerSpec, port: int, cores: str | None, logdir: Path) -> None:
+    def __init__(self, spec: ServerSpec, port: int, cores: str | None, logdir: Path, cwd: Path = REPO) -> None:
         self.spec = spec
+        self.cwd = cwd  # another checkout, to measure an older design beside this one
         self.port = port
         self.cores = cores
         self.logpath = logdir / f"{spec.name}-{port}.log"
@@ -135,7 +141,7 @@ class ServerProc:
         log = open(self.logpath, "ab")
         self.proc = subprocess.Popen(
             self.cmd,
-            cwd=REPO,
+            cwd=self.cwd,
             env=self.spec.env(),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -65,7 +65,7 @@ class RedisTransport:
     async def start(self) -> None:
         self.tasks = [self.hub.loop.create_task(self._run()), self.hub.loop.create_task(self._write())]
         self._want(self.process_channel)
-        await asyncio.wait_for(self._waiter(self.process_channel), 10)
+        await asyncio.wait_for(asyncio.shield(self._waiter(self.process_channel)), 10)
 
     def subscribe(self, group: str) -> None:
         self._want(self.channel(group))
@@ -163,6 +163,14 @@ class RedisTransport:
 
     async def open_links(self) -> None:
         self.links = {None: self.client.pubsub(ignore_subscribe_messages=False)}
+        await self.connect_links()
+
+    async def connect_links(self) -> None:
+        # Connected before anything subscribes: two first SUBSCRIBEs racing on an
+        # unconnected redis-py PubSub would each take a connection, and the
+        # confirmations of the first would arrive where nobody reads.
+        for pubsub in self.links.values():
+            await pubsub.connect()
 
     async def listen_links(self) -> None:
         await self._listen(self.links[None])
@@ -287,6 +295,7 @@ class ShardedRedisTransport(RedisTransport):
             node.name: aioredis.Redis(host=node.host, port=node.port).pubsub(ignore_subscribe_messages=False)
             for node in self.client.get_primaries()
         }
+        await self.connect_links()
 
     async def listen_links(self) -> None:
         tasks = [asyncio.ensure_future(self._listen(pubsub)) for pubsub in self.links.values()]

@@ -96,6 +96,15 @@ async def test_group_send_from_a_management_command_and_from_this_process_reache
         await ws.close()
 
 
+async def test_the_first_sockets_of_a_fresh_process_all_get_hello_when_they_come_at_once(make_user):
+    users = [await db(make_user)(f"u{n}") for n in range(12)]
+    room = await room_with(*users)
+    with ServerProcess(server_env()) as server:
+        opened = await asyncio.gather(*(open_ws(server, user) for user in users))
+        assert all(last_seq(hello, room.pk) == 0 for _, hello in opened)
+        await asyncio.gather(*(ws.close() for ws, _ in opened))
+
+
 async def test_a_process_hears_only_the_rooms_its_sockets_are_in(make_user):
     alice, bob, carol = [await db(make_user)(name) for name in ("alice", "bob", "carol")]
     here = await room_with(alice, bob, name="here")
