@@ -1,15 +1,17 @@
 """The one WebSocket door: `/ws/`, one connection per device for all its rooms.
 
-It authenticates, parses frames, calls services and maps domain errors to `error`
-frames. An authenticated connection is a channel of the project's channel layer
-(`chatproject.layers`) that joins its rooms' and its user's groups; the layer hands it
-each event's ready-made text (`deliver`), which goes to the socket through the
-connection's bounded `Outbox` without waiting for the network.
+It authenticates, parses frames, hands them to the frame handlers (messaging/frames.py,
+which see it only as a `frames.Connection`) and maps domain errors to `error` frames.
+An authenticated connection is a channel of the project's channel layer
+(`chatproject.layers`) in its rooms' and its user's groups; the layer hands it each
+event's ready-made text (`deliver`), which goes to the socket through the connection's
+bounded `Outbox` (chatproject/outbox.py) without waiting for the network.
 """
 
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -24,23 +26,25 @@ from chatproject.closecodes import CLOSE_TOO_BIG, CLOSE_UNAUTHENTICATED
 from chatproject.db import db_call
 from chatproject.errors import DomainError
 from chatproject.outbox import Outbox, spawn
-from chatproject.realtime import DROPPED, FRAME, dumps, room_group, user_group
+from chatproject.realtime import DROPPED, FRAME, dumps, room_topic, user_topic
 from messaging import frames
-from notifications.typing import TypingLimiter
+from messaging.markers import MarkerCoalescer
 
 logger = logging.getLogger(__name__)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    """One WebSocket; implements frames.Connection for the frame handlers."""
+
     # Channels would start a receive task per socket on its channel; this consumer
-    # asks the layer for a channel delivered to `deliver()` instead (see _start_session).
+    # asks the layer for a channel delivered to `deliver()` instead (_start_session).
     channel_layer_alias = "__direct__"
     channel_name = ""
 
     user = None
     user_id: int | None = None
-    marker_flush: asyncio.Task | None = None
-    _typing_limiter: TypingLimiter | None = None
+    markers: MarkerCoalescer | None = None
+    _conn_state: dict[str, Any] | None = None
     held_events: deque | None = None
     outbox: Outbox | None = None
     _auth_timer: asyncio.Task | None = None
@@ -58,7 +62,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.rooms: set[int] = set()
         self.closed = False
-        self.pending_markers: dict[tuple[int, bool], int] = {}
         if origin_refused(self.scope):
             await self.close()  # before accept: the server answers the handshake with 403
             return
@@ -79,14 +82,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.closed = True
         if self._auth_timer is not None:
             self._auth_timer.cancel()
-        if self.marker_flush is not None:
-            self.marker_flush.cancel()
+        if self.markers is not None:
+            self.markers.cancel()
         if self.outbox is not None:
             self.outbox.discard()
         if self.user is None:
             return
         if self.channel_name:
             self.channel_layer.forget_channel(self.channel_name)  # and every group it was in
+        await self.flush_markers()
         await frames.on_disconnect(self)
 
     async def _auth_deadline(self) -> None:
@@ -110,31 +114,33 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.held_events = deque()  # events that arrive before hello wait for it
         self.channel_layer = get_channel_layer()
         await self.channel_layer.new_channel(sink=self)  # sets self.channel_name
-        await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
+        await self.channel_layer.group_add(user_topic(user.pk), self.channel_name)
         hello = await frames.on_authenticated(self)
         await self.send_frame(hello)
         await self._run_held()
 
-    @property
-    def typing_limiter(self) -> TypingLimiter:
-        # Made on first use: most connections never type, and idle sockets should be small.
-        if self._typing_limiter is None:
-            self._typing_limiter = TypingLimiter()
-        return self._typing_limiter
+    def conn_state(self, key: str, factory: Callable[[], Any]) -> Any:
+        """Per-connection state a frame handler keeps (a typing limiter), made on first
+        use: most connections never need it, and idle sockets should be small."""
+        if self._conn_state is None:
+            self._conn_state = {}
+        state = self._conn_state.get(key)
+        if state is None:
+            state = self._conn_state[key] = factory()
+        return state
 
     @property
     def conn_id(self) -> str:
-        return self.channel_name
+        return self.channel_name  # events name it (skip_conn) to skip the sender's own echo
 
-    async def join_rooms(self, room_ids) -> None:
-        """Returns once every later event of these rooms reaches this socket live."""
+    async def join_rooms(self, room_ids: Iterable[int]) -> None:
         new = [room_id for room_id in room_ids if room_id not in self.rooms]
         self.rooms.update(new)
-        await asyncio.gather(*(self.channel_layer.group_add(room_group(r), self.channel_name) for r in new))
+        await asyncio.gather(*(self.channel_layer.group_add(room_topic(r), self.channel_name) for r in new))
 
     async def leave_room(self, room_id: int) -> None:
         self.rooms.discard(room_id)
-        await self.channel_layer.group_discard(room_group(room_id), self.channel_name)
+        await self.channel_layer.group_discard(room_topic(room_id), self.channel_name)
 
     # --- frames from the client ----------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -171,25 +177,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- coalesced read/delivered markers ------------------------------------------------
     def queue_marker(self, room_id: int, up_to: int, *, read: bool) -> None:
-        key = (room_id, read)
-        self.pending_markers[key] = max(up_to, self.pending_markers.get(key, 0))
-        if self.marker_flush is None:
-            self.marker_flush = asyncio.ensure_future(self._flush_later())
-
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(settings.MARKER_COALESCE_SECONDS)
-        self.marker_flush = None
-        await self.flush_markers()
+        if self.markers is None:  # made on first use: most sockets never send a marker
+            self.markers = MarkerCoalescer(self._move_marker, self._report_marker, settings.MARKER_COALESCE_SECONDS)
+        self.markers.queue(room_id, up_to, read=read)
 
     async def flush_markers(self) -> None:
-        pending, self.pending_markers = self.pending_markers, {}
-        # Reads first: a read also moves delivered, which may make the delivered move moot.
-        for (room_id, read), up_to in sorted(pending.items(), key=lambda item: not item[0][1]):
-            try:
-                await frames.move_marker(self, room_id, up_to, read)
-            except DomainError as exc:
-                if not self.closed:
-                    await self.send_error(exc.code, exc.detail)
+        if self.markers is not None:
+            await self.markers.flush()
+
+    async def _move_marker(self, room_id: int, up_to: int, read: bool) -> None:
+        await frames.move_marker(self, room_id, up_to, read)
+
+    async def _report_marker(self, exc: DomainError) -> None:
+        if not self.closed:
+            await self.send_error(exc.code, exc.detail)
 
     # --- sending ---------------------------------------------------------------------------
     async def send_frame(self, frame: dict) -> None:
