@@ -51,6 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--members", type=int, default=10)
     p.add_argument("--rate", type=float, default=40.0, help="sends/s over all rooms")
     p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--src", type=Path, default=REPO, help="the checkout to measure (default: this one)")
     p.add_argument("--baseline-src", type=Path, help="another checkout to measure beside this one")
     p.add_argument("--baseline-name", default="baseline (one channel for every event)")
     p.add_argument("--server", default="uvicorn", choices=("daphne", "uvicorn"))
@@ -196,7 +197,7 @@ def render(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> str:
 def measure_all(args: argparse.Namespace) -> dict[str, Any]:
     logdir = Path(tempfile.mkdtemp(prefix="bench-scaling-"))
     print(f"scaling figure: logs in {logdir}", flush=True)
-    results = {"this branch (per-room subscriptions)": measure(args, REPO, "scaling", logdir)}
+    results = {"this branch (per-room subscriptions)": measure(args, args.src.resolve(), "scaling", logdir)}
     if args.baseline_src:
         results[args.baseline_name] = measure(args, args.baseline_src.resolve(), "baseline", logdir)
     return results
