@@ -41,7 +41,7 @@ from bench.servers import (
     reset_database,
     stop_all,
 )
-from bench.wsclient import Hub, OursClient
+from bench.wsclient import OursClient, SharedState
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -133,7 +133,7 @@ def measure(args: argparse.Namespace, src: Path, name: str, logdir: Path) -> dic
 
 
 async def one_size(args: argparse.Namespace, servers: list[ServerProc], users_cache: Path) -> dict[str, Any]:
-    hub = Hub()
+    hub = SharedState()
     addresses = [("127.0.0.1", s.port) for s in servers]
     ctx = Ctx(args, "ours", hub, addresses, [s.pid for s in servers])
     rest = ConnPool("127.0.0.1", servers[0].port, args.rest_concurrency)
