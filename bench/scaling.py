@@ -53,7 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--src", type=Path, default=REPO, help="the checkout to measure (default: this one)")
     p.add_argument("--baseline-src", type=Path, help="another checkout to measure beside this one")
-    p.add_argument("--baseline-name", default="baseline (one channel for every event)")
+    p.add_argument("--baseline-rev", help="a git revision to export and measure beside (e.g. 056abe3)")
+    p.add_argument("--baseline-name", default="before (one Redis channel for every event)")
     p.add_argument("--server", default="uvicorn", choices=("daphne", "uvicorn"))
     p.add_argument("--report", type=Path, help="Markdown output (default: print)")
     p.add_argument("--json-out", type=Path)
@@ -198,6 +199,12 @@ def measure_all(args: argparse.Namespace) -> dict[str, Any]:
     logdir = Path(tempfile.mkdtemp(prefix="bench-scaling-"))
     print(f"scaling figure: logs in {logdir}", flush=True)
     results = {"this branch (per-room subscriptions)": measure(args, args.src.resolve(), "scaling", logdir)}
+    if args.baseline_rev and not args.baseline_src:
+        args.baseline_src = logdir / "baseline-src"
+        args.baseline_src.mkdir()
+        archive = subprocess.run(["git", "archive", args.baseline_rev], cwd=REPO, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(args.baseline_src)], input=archive.stdout, check=True)
+        shutil.rmtree(args.baseline_src / "bench")  # its servers are measured with this harness
     if args.baseline_src:
         results[args.baseline_name] = measure(args, args.baseline_src.resolve(), "baseline", logdir)
     return results
