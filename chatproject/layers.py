@@ -30,6 +30,7 @@ channel of any process works; `group_add` takes channels of the calling process 
 
 import asyncio
 import itertools
+from collections.abc import Iterable
 from typing import Any
 
 from channels.layers import BaseChannelLayer
@@ -68,11 +69,15 @@ class HubChannelLayer(BaseChannelLayer):
         hub.attach(sink)
         return name
 
-    def forget_channel(self, channel: str) -> None:
-        """Drops a channel and its group memberships (a closed connection)."""
+    def forget_channel(self, channel: str, groups: Iterable[str] | None = None) -> None:
+        """Drops a channel and its group memberships (a closed connection).
+
+        A caller that knows the channel's groups names them: finding them costs a pass
+        over every group of the process otherwise.
+        """
         hub = realtime.current_hub()
         if hub is not None:
-            hub.detach(channel)
+            hub.detach(channel, groups)
 
     async def receive(self, channel: str) -> dict[str, Any]:
         hub = await realtime.get_hub()

@@ -23,6 +23,7 @@ in a room's seq and recovered with `sync`.
 import asyncio
 import logging
 import threading
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import orjson
@@ -120,11 +121,14 @@ class Hub:
     def attach(self, sink: Sink) -> None:
         self.sinks[sink.channel_name] = sink
 
-    def detach(self, channel_name: str) -> None:
+    def detach(self, channel_name: str, groups: Iterable[str] | None = None) -> None:
+        """Drops a channel and its memberships: those in `groups`, else (slow) all of them."""
         sink = self.sinks.pop(channel_name, None)
         if sink is None:
             return
-        for group in [g for g, members in self.groups.items() if sink in members]:
+        if groups is None:
+            groups = [g for g, members in self.groups.items() if sink in members]
+        for group in groups:
             self._discard(group, sink)
 
     async def group_add(self, group: str, channel_name: str) -> None:

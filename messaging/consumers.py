@@ -89,7 +89,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.user is None:
             return
         if self.channel_name:
-            self.channel_layer.forget_channel(self.channel_name)  # and every group it was in
+            groups = [user_topic(self.user_id), *(room_topic(room_id) for room_id in self.rooms)]
+            self.channel_layer.forget_channel(self.channel_name, groups)
         await self.flush_markers()
         await frames.on_disconnect(self)
 
