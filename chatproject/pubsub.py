@@ -44,6 +44,8 @@ class RedisTransport:
         self.to_unsubscribe: set[str] = set()
         self.flush_scheduled = False
         self.connected = False
+        self.ever_connected = False
+        self.failures = 0  # connection attempts that failed since the last success
         self.links: dict[Any, Any] = {}  # link key -> redis-py PubSub
         self.outbox: deque[tuple[list[str], bytes]] = deque()
         self.wake = asyncio.Event()
@@ -65,7 +67,7 @@ class RedisTransport:
     async def start(self) -> None:
         self.tasks = [self.hub.loop.create_task(self._run()), self.hub.loop.create_task(self._write())]
         self._want(self.process_channel)
-        await asyncio.wait_for(asyncio.shield(self._waiter(self.process_channel)), 10)
+        await self.wait_confirmed(self.process_channel)
 
     def subscribe(self, group: str) -> None:
         self._want(self.channel(group))
@@ -94,7 +96,21 @@ class RedisTransport:
         channel = self.channel(group)
         if channel in self.confirmed or channel not in self.wanted:
             return
-        await asyncio.wait_for(asyncio.shield(self._waiter(channel)), 10)
+        await self.wait_confirmed(channel)
+
+    async def wait_confirmed(self, channel: str) -> None:
+        """Waits for Redis to confirm a subscription, but never for an outage.
+
+        While Redis is unreachable nothing can be confirmed; the socket is served anyway
+        and sees the events it missed as seq gaps (the database is the source of truth).
+        """
+        if not self.connected and (self.ever_connected or self.failures):
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._waiter(channel)), settings.REALTIME_SUBSCRIBE_TIMEOUT)
+        except TimeoutError:
+            DROPPED.labels("subscribe_timeout").inc()
+            logger.warning("Redis did not confirm a subscription to %s in time", channel)
 
     def _schedule_flush(self) -> None:
         if not self.flush_scheduled and self.connected:
@@ -140,7 +156,8 @@ class RedisTransport:
         while True:
             try:
                 await self.open_links()
-                self.connected = True
+                self.connected = self.ever_connected = True
+                self.failures = 0
                 # Everything wanted is (re)subscribed in one go; confirmations release waiters.
                 self.confirmed.clear()
                 self.in_flight.clear()
@@ -154,6 +171,7 @@ class RedisTransport:
             except Exception:
                 # While disconnected, events published by other processes are lost to
                 # this one; its clients see seq gaps and sync.
+                self.failures += 1
                 DROPPED.labels("subscriber_disconnected").inc()
                 logger.warning("Redis event subscription lost; reconnecting", exc_info=True)
             finally:

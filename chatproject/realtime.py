@@ -222,7 +222,7 @@ async def get_hub() -> Hub:
             hub = _current_hub = Hub(loop)
         await hub.start()
     elif hub.transport is not None and not hub.transport.connected:
-        await asyncio.wait_for(asyncio.shield(hub.transport._waiter(hub.transport.process_channel)), 10)
+        await hub.transport.wait_confirmed(hub.transport.process_channel)
     return hub
 
 

@@ -135,6 +135,8 @@ if REALTIME_REDIS_URL.startswith("redis+cluster://"):
 # number (or prefix) must not hear each other's events. Group channels are
 # `<prefix>g.<group>`, e.g. `chat:0:g.room.42`.
 REALTIME_CHANNEL_PREFIX = f"{CACHE_PREFIX}:{urlsplit(REDIS_URL).path.strip('/') or '0'}:"
+# How long a socket's hello waits for Redis to confirm its rooms' subscriptions.
+REALTIME_SUBSCRIBE_TIMEOUT = 5
 # The project's channel layer: Channels' API over the process's hub (embedded without Redis).
 CHANNEL_LAYERS = {"default": {"BACKEND": "chatproject.layers.HubChannelLayer"}}
 if REDIS_URL:

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -21,7 +22,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from accounts.tests.factories import access_token
-from chatproject.testing import ROOT, SERVERS, ServerProcess, database_url_for_tests
+from chatproject.testing import ROOT, SERVERS, ServerProcess, database_url_for_tests, free_port
 from chatproject.tests.rawws import RawWebSocket
 from conftest import needs_services
 from rooms import services as rooms
@@ -103,6 +104,24 @@ async def test_the_first_sockets_of_a_fresh_process_all_get_hello_when_they_come
         opened = await asyncio.gather(*(open_ws(server, user) for user in users))
         assert all(last_seq(hello, room.pk) == 0 for _, hello in opened)
         await asyncio.gather(*(ws.close() for ws, _ in opened))
+
+
+async def test_without_its_pubsub_redis_a_process_still_serves_its_own_sockets_and_is_not_ready(make_user):
+    alice, bob = await db(make_user)("alice"), await db(make_user)("bob")
+    room = await room_with(alice, bob)
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    with ServerProcess(server_env(REALTIME_REDIS_URL=dead)) as server:
+        started = time.monotonic()
+        alice_ws, _ = await open_ws(server, alice)
+        bob_ws, _ = await open_ws(server, bob)
+        assert time.monotonic() - started < 15  # hello does not wait for Redis forever
+        await alice_ws.send(json.dumps({"type": "message.send", "room": room.pk, "body": "local", "client_id": "l1"}))
+        await next_of(alice_ws, "message.ack")
+        assert (await next_of(bob_ws, "message.new"))["message"]["body"] == "local"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            await asyncio.to_thread(urllib.request.urlopen, f"{server.http}/readyz", timeout=10)
+        assert refused.value.code == 503
+        await asyncio.gather(alice_ws.close(), bob_ws.close())
 
 
 async def test_a_process_hears_only_the_rooms_its_sockets_are_in(make_user):
