@@ -27,7 +27,7 @@ from typing import Any
 
 from django.conf import settings
 
-from chatproject.closecodes import CLOSE_TOO_SLOW
+from chatproject.closecodes import TOO_SLOW
 from chatproject.metrics import EVENTS_DROPPED, SLOW_DISCONNECTS
 
 logger = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ class Outbox:
         EVENTS_DROPPED.labels("slow_connection").inc()
         logger.info("closing a slow connection (4008): %d bytes waiting", self.writer.backlog())
         try:
-            self.writer.close(CLOSE_TOO_SLOW)
+            self.writer.close(TOO_SLOW)
         except Exception:
             pass
         loop = asyncio.get_running_loop()

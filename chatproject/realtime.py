@@ -23,6 +23,7 @@ in a room's seq and recovered with `sync`.
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -232,19 +233,39 @@ def current_hub() -> Hub | None:
 
 
 def realtime_ready() -> bool:
-    """Whether this process can deliver events: True without Redis, else its subscriber is up.
+    """Whether this process's hub can hear other processes' events (always, without Redis).
 
-    A process with no socket yet has no subscriber; it is ready when Redis answers.
+    With a hub: whether its Redis subscriber connection is up, and in any case whether
+    Redis answers a PING. Blocks up to a second: call it from a thread.
     """
     if not settings.REALTIME_REDIS_URL:
         return True
     hub = current_hub()
-    if hub is not None:
-        return hub.ready
+    if hub is not None and not hub.ready:
+        return False
     try:
-        return bool(_sync_client().ping())
+        return bool(_probe_client().ping())
     except Exception:
         return False
+
+
+_probe_clients: dict[str, Any] = {}
+
+
+def _probe_client():
+    """A client with short timeouts, so a probe never hangs on a dead Redis."""
+    client = _probe_clients.get(settings.REALTIME_REDIS_URL)
+    if client is None:
+        if settings.REDIS_CLUSTER:
+            from redis.cluster import RedisCluster
+
+            client = RedisCluster.from_url(settings.REALTIME_REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+        else:
+            import redis
+
+            client = redis.Redis.from_url(settings.REALTIME_REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+        _probe_clients[settings.REALTIME_REDIS_URL] = client
+    return client
 
 
 def _publish_from_any_thread(topics: list[str], event: dict[str, Any]) -> None:
@@ -305,4 +326,5 @@ def publish(topics: str | list[str], event: dict[str, Any]) -> None:
 def publish_on_commit(topics: str | list[str], event: dict[str, Any]) -> None:
     """Publishes once the surrounding transaction commits, never for rolled-back data."""
     topic_list = [topics] if isinstance(topics, str) else list(topics)
-    transaction.on_commit(lambda: _publish_from_any_thread(topic_list, event))
+    # The commit time travels with the event: receivers observe chat_delivery_seconds.
+    transaction.on_commit(lambda: _publish_from_any_thread(topic_list, {**event, "committed_at": time.time()}))

@@ -20,20 +20,26 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from accounts import services as account_services
-from accounts.ws import bearer_token, cookie_auth_allowed, origin_refused, session_user
-from chatproject.closecodes import CLOSE_TOO_BIG, CLOSE_UNAUTHENTICATED
+from accounts.authentication import identity_for_access_token
+from accounts.ws import bearer_token, cookie_auth_allowed, origin_refused, session_identity
+from chatproject import closecodes
 from chatproject.db import db_call
 from chatproject.errors import DomainError
+from chatproject.metrics import WEBSOCKET_CONNECTIONS, observe_delivery
 from chatproject.outbox import Outbox, spawn
 from chatproject.realtime import DROPPED, FRAME, dumps, room_topic, user_topic
+from chatproject.shutdown import Drainable
 from messaging import frames
 from messaging.markers import MarkerCoalescer
 
 logger = logging.getLogger(__name__)
 
+CLOSE_UNAUTHENTICATED = closecodes.UNAUTHENTICATED
+CLOSE_TOO_BIG = closecodes.TOO_BIG
 
-class ChatConsumer(AsyncWebsocketConsumer):
+
+# Drainable: on SIGTERM every socket finishes its frame and is closed with 1012 (chatproject/shutdown.py).
+class ChatConsumer(Drainable, AsyncWebsocketConsumer):
     """One WebSocket; implements frames.Connection for the frame handlers."""
 
     # Channels would start a receive task per socket on its channel; this consumer
@@ -43,6 +49,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     user = None
     user_id: int | None = None
+    device_id: int | None = None  # the signed-in device (token family or web session), if known
     markers: MarkerCoalescer | None = None
     _conn_state: dict[str, Any] | None = None
     held_events: deque | None = None
@@ -72,9 +79,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._authenticate_token(token)
             return
         if cookie_auth_allowed(self.scope):
-            user = await db_call(session_user)(self.scope)
-            if user is not None:
-                await self._start_session(user)
+            identity = await db_call(session_identity)(self.scope)
+            if identity is not None:
+                await self._start_session(*identity)
                 return
         self._auth_timer = asyncio.ensure_future(self._auth_deadline())
 
@@ -88,6 +95,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.outbox.discard()
         if self.user is None:
             return
+        WEBSOCKET_CONNECTIONS.dec()
         if self.channel_name:
             groups = [user_topic(self.user_id), *(room_topic(room_id) for room_id in self.rooms)]
             self.channel_layer.forget_channel(self.channel_name, groups)
@@ -100,18 +108,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def _authenticate_token(self, token: Any) -> None:
-        user = None
+        identity = None
         if isinstance(token, str) and token:
-            user = await db_call(account_services.user_for_access_token)(token)
-        if user is None:
+            identity = await db_call(identity_for_access_token)(token)
+        if identity is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        await self._start_session(user)
+        await self._start_session(*identity)
 
-    async def _start_session(self, user) -> None:
+    async def _start_session(self, user, device_id: int | None = None) -> None:
         if self._auth_timer is not None:
             self._auth_timer.cancel()
-        self.user, self.user_id = user, user.pk
+        self.user, self.user_id, self.device_id = user, user.pk, device_id
+        WEBSOCKET_CONNECTIONS.inc()  # disconnect() takes it back for every connection with a user
         self.held_events = deque()  # events that arrive before hello wait for it
         self.channel_layer = get_channel_layer()
         await self.channel_layer.new_channel(sink=self)  # sets self.channel_name
@@ -214,7 +223,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         elif self.held_events is not None:
             self.held_events.append(message)
         elif message["type"] == FRAME:
-            self.outbox.put(message["text"])
+            if self.outbox.put(message["text"]):
+                observe_delivery(message)
         else:  # control messages await (a group_add); later events wait behind them
             self.held_events = deque([message])
             spawn(self._run_held())
@@ -227,7 +237,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 DROPPED.labels("connection_closed").inc()
                 continue
             if message["type"] == FRAME:
-                self.outbox.put(message["text"])
+                if self.outbox.put(message["text"]):
+                    observe_delivery(message)
                 continue
             handler = CONTROL.get(message["type"])
             if handler is None:
@@ -248,6 +259,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.outbox.put(message["text"])
 
     async def chat_disconnect(self, message: dict) -> None:
+        # A sign-out names its devices (or every device but `keep`); a ban names none.
+        devices, keep = message.get("devices"), message.get("keep")
+        if devices is not None and self.device_id not in devices:
+            return
+        if keep is not None and self.device_id == keep:
+            return
         await self.close(code=message.get("code", CLOSE_UNAUTHENTICATED))
 
 
