@@ -258,11 +258,15 @@ ATTACHMENT_ORPHAN_HOURS = env_int("ATTACHMENT_ORPHAN_HOURS", 24)
 ATTACHMENT_DELETE_GRACE_HOURS = env_int("ATTACHMENT_DELETE_GRACE_HOURS", 24)
 # Behind nginx: answer `X-Accel-Redirect: <prefix><storage name>` and let nginx send the bytes.
 ATTACHMENT_X_ACCEL_PREFIX = env_str("ATTACHMENT_X_ACCEL_PREFIX")
-# Uploads above this size go to a temporary file (on VAR_DIR's disk, not a RAM-backed /tmp)
-# while they arrive; below it they are held in memory.
+# Uploads above this size go to a temporary file while they arrive; below it they are held
+# in memory. The temporary file sits beside the stored files when that folder is writable
+# (the same disk: storing it is a rename, and not a RAM-backed /tmp); else the system's.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
-FILE_UPLOAD_TEMP_DIR = VAR_DIR / "upload-tmp"
-FILE_UPLOAD_TEMP_DIR.mkdir(parents=True, exist_ok=True)
+try:
+    FILE_UPLOAD_TEMP_DIR = MEDIA_ROOT / ".upload-tmp"
+    FILE_UPLOAD_TEMP_DIR.mkdir(parents=True, exist_ok=True)
+except OSError:  # a read-only file system with media on S3
+    FILE_UPLOAD_TEMP_DIR = None
 FILE_UPLOAD_PERMISSIONS = 0o640
 
 S3_BUCKET = env_str("S3_BUCKET")

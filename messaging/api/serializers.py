@@ -3,6 +3,22 @@ from rest_framework import serializers
 from accounts.api.serializers import UserSerializer
 
 
+class AttachmentSerializer(serializers.Serializer):
+    """Documents the attachment object; instances are dicts from messaging.wire.attachment_data."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    size = serializers.IntegerField(help_text="bytes")
+    content_type = serializers.CharField(help_text="sniffed from the bytes, not the client's claim")
+    url = serializers.CharField(help_text="path on this server; GET with Bearer or session cookie")
+    thumbnail_url = serializers.CharField(allow_null=True, help_text="set once a thumbnail exists (raster images)")
+    width = serializers.IntegerField(allow_null=True)
+    height = serializers.IntegerField(allow_null=True)
+
+    def to_representation(self, instance):
+        return instance
+
+
 class MessageSerializer(serializers.Serializer):
     """Documents the message shape; instances are the dicts from messaging.wire.message_data."""
 
@@ -16,7 +32,7 @@ class MessageSerializer(serializers.Serializer):
     edited_at = serializers.CharField(allow_null=True)
     deleted = serializers.BooleanField()
     reply_to = serializers.IntegerField(allow_null=True)
-    attachments = serializers.ListField(child=serializers.DictField(), help_text="attachment objects, in order")
+    attachments = AttachmentSerializer(many=True, help_text="attachment objects, in order")
     status = serializers.ChoiceField(choices=["sent", "delivered", "read"])
 
     def to_representation(self, instance):
@@ -59,22 +75,6 @@ class MessageSearchResultSerializer(serializers.Serializer):
     message = MessageSerializer()
     room = serializers.IntegerField()
     snippet = serializers.CharField(help_text="HTML-escaped, matches wrapped in <mark>…</mark>")
-
-    def to_representation(self, instance):
-        return instance
-
-
-class AttachmentSerializer(serializers.Serializer):
-    """Documents the attachment object; instances are dicts from messaging.wire.attachment_data."""
-
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    size = serializers.IntegerField(help_text="bytes")
-    content_type = serializers.CharField(help_text="sniffed from the bytes, not the client's claim")
-    url = serializers.CharField(help_text="path on this server; GET with Bearer or session cookie")
-    thumbnail_url = serializers.CharField(allow_null=True, help_text="set once a thumbnail exists (raster images)")
-    width = serializers.IntegerField(allow_null=True)
-    height = serializers.IntegerField(allow_null=True)
 
     def to_representation(self, instance):
         return instance

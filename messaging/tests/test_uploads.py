@@ -176,3 +176,17 @@ def test_removed_files_no_longer_count_against_the_quota(api, make_user, setting
     assert post(api, alice, "b.txt", b"b" * 1000).status_code == 413
     Attachment.objects.filter(pk=first["id"]).update(removed_at=timezone.now())
     assert post(api, alice, "b.txt", b"b" * 1000).status_code == 201
+
+
+def test_the_openapi_schema_describes_uploads_and_attachment_objects(client):
+    import yaml
+
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    upload_op = schema["paths"]["/api/v1/attachments/"]["post"]
+    assert "multipart/form-data" in upload_op["requestBody"]["content"]
+    assert {"201", "400", "413"} <= set(upload_op["responses"])
+    assert set(schema["components"]["schemas"]["Attachment"]["properties"]) == ATTACHMENT_KEYS
+    message = schema["components"]["schemas"]["Message"]["properties"]["attachments"]
+    assert message["items"] == {"$ref": "#/components/schemas/Attachment"}
+    download = schema["paths"]["/api/v1/attachments/{attachment_id}/download/"]["get"]
+    assert {"200", "302", "404", "416"} <= set(download["responses"])
