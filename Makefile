@@ -50,8 +50,12 @@ format: $(VENV)/.dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The scaling figure (server CPU per frame at 1-8 processes) beside the design before
+# per-room subscriptions (SCALING_BASELINE, a git revision).
+SCALING_BASELINE ?= 056abe3
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	taskset -c 1 $(BIN)/python -m bench.scaling --baseline-rev $(SCALING_BASELINE) --report docs/benchmarks-scaling.md $(SCALING_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -143,3 +143,59 @@ class TestAdmin:
         with pytest.raises(NotFound):
             messaging.attachment_remove(actor=make_user("carol"), attachment_id=photo.pk)
         assert Attachment.objects.get(pk=photo.pk).removed_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sends_racing_for_one_upload_store_one_message(make_user):
+    needs_services(postgres=True)
+    from chatproject.errors import FieldErrors
+    from messaging.models import Message
+
+    alice = make_user("alice")
+    room = create_room(alice)
+    photo = uploaded(alice)
+
+    def attempt(i):
+        try:
+            return messaging.message_send(
+                sender=alice, room_id=room.pk, body=f"try {i}", client_id=f"c{i}", attachments=[photo.pk]
+            ).message.pk
+        except FieldErrors:
+            return None
+
+    results = run_threads(6, attempt)
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    assert list(Message.objects.filter(room=room).values_list("pk", "seq")) == [(winners[0], 1)]
+    assert Attachment.objects.get(pk=photo.pk).message_id == winners[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_uploads_cannot_overshoot_the_quota(make_user, settings):
+    needs_services(postgres=True)
+    from chatproject.errors import TooLarge
+
+    settings.ATTACHMENT_QUOTA_BYTES = 3000
+    alice = make_user("alice")
+
+    def attempt(i):
+        try:
+            messaging.attachment_upload(uploader=alice, file=upload(f"{i}.txt", b"x" * 1000))
+            return True
+        except TooLarge:
+            return False
+
+    assert sum(run_threads(8, attempt)) == 3
+    assert Attachment.objects.filter(uploader=alice).count() == 3
+
+
+@pytest.mark.django_db
+def test_cleanup_deletes_from_the_bucket_on_s3(make_user, s3_bucket, settings):
+    client, bucket = s3_bucket
+    settings.ATTACHMENT_ORPHAN_HOURS = 1
+    alice = make_user("alice")
+    stale, fresh = uploaded(alice), uploaded(alice, "b.pdf", PDF)
+    age(stale, hours=2)
+    assert messaging.attachments_cleanup() == {"unused": 1, "removed": 0}
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])}
+    assert keys == {fresh.file.name}
