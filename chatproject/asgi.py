@@ -15,10 +15,17 @@ run_middleware_sync()  # one thread hop per request instead of one per middlewar
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
+from django.conf import settings  # noqa: E402
 
 from chatproject.bodylimit import BodyLimit  # noqa: E402
 from messaging.files import upload_body_limit  # noqa: E402
 from messaging.routing import websocket_urlpatterns  # noqa: E402
+
+if settings.TASK_WORKER_IN_SERVER:
+    # Without Redis only this process can reach its sockets, so it runs the queue itself.
+    from chatproject.tasks import start_worker_thread
+
+    start_worker_thread()
 
 # Uploads are refused past their limit before Django reads the body (see chatproject/bodylimit.py).
 http_app = BodyLimit(django_asgi_app, {"/api/v1/attachments/": upload_body_limit})

@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served by us: /api/docs/ works without the internet
     "django_prometheus",
+    "django_tasks",
+    "django_tasks_db",
     "csp",
     "corsheaders",
     "accounts",
@@ -159,6 +161,17 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# --- Task queue (chatproject/tasks.py) ---------------------------------------------------
+# django-tasks with its database backend: the queue is a table, no broker. A worker runs
+# `manage.py db_worker`; without Redis it runs as a thread of the server process instead.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+TASK_WORKER_IN_SERVER = env_bool("TASK_WORKER_IN_SERVER", not REDIS_URL)
+# Images: no thumbnail for more pixels than this (decompression bombs); thumbnails' longer side.
+IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 40_000_000)
+THUMBNAIL_SIZE = env_int("THUMBNAIL_SIZE", 400)
+# Rooms with more members than this get their message notifications made by the worker.
+NOTIFY_ON_QUEUE_MIN_MEMBERS = env_int("NOTIFY_ON_QUEUE_MIN_MEMBERS", 100)
 
 # --- Passwords -------------------------------------------------------------------------
 PASSWORD_HASHERS = [

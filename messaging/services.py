@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.files.base import ContentFile, File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Q, Sum, Value, When
@@ -14,7 +15,8 @@ from accounts.audit import Kind as AuditKind
 from accounts.audit import audit_record
 from accounts.models import User
 from chatproject.errors import FieldErrors, FieldTooLarge, Invalid, NotFound, PermissionDenied, TooLarge
-from messaging import events, files
+from chatproject.tasks import enqueue
+from messaging import events, files, images
 from messaging.hooks import message_stored
 from messaging.models import Attachment, Message
 from messaging.selectors import message_get_visible, with_statuses
@@ -243,11 +245,22 @@ def attachment_upload(*, uploader: User, file: UploadedFile) -> dict:
     content_type = files.sniff_content_type(files.read_head(file))
     name = files.clean_name(file.name)
     attachment = Attachment(uploader=uploader, name=name, size=size, content_type=content_type)
-    attachment.file.save(files.storage_name(), file, save=False)
+    stored = file
+    if content_type in files.RASTER_IMAGE_TYPES:
+        # Location metadata never reaches storage (messaging/images.py); the thumbnail is the worker's.
+        prepared = images.prepare_upload(file, content_type)
+        attachment.width, attachment.height = prepared.width, prepared.height
+        if prepared.file is not None:
+            stored, attachment.size = File(prepared.file), prepared.size
+    attachment.file.save(files.storage_name(), stored, save=False)
     try:
         with transaction.atomic():
-            _check_quota(uploader=uploader, size=size)
+            _check_quota(uploader=uploader, size=attachment.size)
             attachment.save()
+            if content_type in files.RASTER_IMAGE_TYPES:
+                from messaging.tasks import attachment_thumbnail
+
+                enqueue(attachment_thumbnail, attachment.pk)
     except BaseException:
         attachment.file.storage.delete(attachment.file.name)
         raise
@@ -266,6 +279,42 @@ def _check_quota(*, uploader: User, size: int) -> None:
             f"Your storage quota of {files.human_size(quota)} is used up ({files.human_size(used)} in use): "
             "delete messages with files you no longer need."
         )
+
+
+def attachment_thumbnail_make(*, attachment_id: int) -> bool:
+    """The worker's job for an uploaded raster image: its thumbnail; True if one was made.
+
+    A picture over IMAGE_MAX_PIXELS (a decompression bomb, say), or one Pillow cannot
+    decode, gets none: it stays a plain download. Once the thumbnail is stored, a room
+    whose message shows the image hears message.updated with its thumbnail_url.
+    """
+    attachment = Attachment.objects.filter(pk=attachment_id, removed_at__isnull=True).first()
+    if attachment is None or attachment.thumbnail or attachment.content_type not in files.RASTER_IMAGE_TYPES:
+        return False
+    try:
+        with attachment.file.open("rb") as source:
+            data, extension = images.thumbnail(source)
+    except images.TooManyPixels as refused:
+        logger.warning("No thumbnail for attachment %s: %s", attachment_id, refused)
+        return False
+    except (OSError, SyntaxError, ValueError):  # not decodable after all (UnidentifiedImageError is OSError)
+        logger.warning("No thumbnail for attachment %s: Pillow cannot decode it", attachment_id, exc_info=True)
+        return False
+    storage = attachment.thumbnail.storage
+    token = files.storage_name().removeprefix("attachments/")
+    name = storage.save(f"thumbnails/{token}.{extension}", ContentFile(data))
+    with transaction.atomic():
+        current = Attachment.objects.select_for_update().filter(pk=attachment_id, removed_at__isnull=True).first()
+        if current is None or current.thumbnail:  # removed meanwhile, or another worker was faster
+            transaction.on_commit(lambda: storage.delete(name))
+            return False
+        current.thumbnail.name = name
+        current.save(update_fields=["thumbnail"])
+        if current.message_id is not None:
+            message = Message.objects.for_wire().get(pk=current.message_id)
+            if not message.deleted:
+                events.message_updated(message=message, status=with_statuses([message], message.room_id)[0]["status"])
+    return True
 
 
 @transaction.atomic

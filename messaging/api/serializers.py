@@ -42,6 +42,8 @@ class MessageSerializer(serializers.Serializer):
 class MessagePageSerializer(serializers.Serializer):
     results = MessageSerializer(many=True)
     has_more = serializers.BooleanField()
+    has_more_before = serializers.BooleanField(required=False, help_text="only with `around`: older messages exist")
+    has_more_after = serializers.BooleanField(required=False, help_text="only with `around`: newer messages exist")
 
     def to_representation(self, instance):
         return instance
@@ -75,6 +77,15 @@ class MessageSearchResultSerializer(serializers.Serializer):
     message = MessageSerializer()
     room = serializers.IntegerField()
     snippet = serializers.CharField(help_text="HTML-escaped, matches wrapped in <mark>…</mark>")
+
+    def to_representation(self, instance):
+        return instance
+
+
+class MessageSearchPageSerializer(serializers.Serializer):
+    results = MessageSearchResultSerializer(many=True)
+    has_more = serializers.BooleanField()
+    next_cursor = serializers.CharField(allow_null=True, help_text="pass as `cursor` for the next page")
 
     def to_representation(self, instance):
         return instance

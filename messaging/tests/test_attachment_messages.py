@@ -111,7 +111,7 @@ class TestRest:
         alice, bob, _, room = scene
         photo = uploaded(alice)
         messaging.message_send(sender=alice, room_id=room.pk, body="holiday pictures", attachments=[photo["id"]])
-        (result,) = search.message_search(user=bob, q="holiday")
+        (result,) = search.message_search(user=bob, q="holiday")["results"]
         assert result["message"]["attachments"] == [photo]
 
 
