@@ -51,7 +51,9 @@ def main(argv: list[str]) -> int:
     def on_signal(signum, frame):
         raise KeyboardInterrupt
 
+    # Also SIGINT: started in the background by a shell, a process inherits it ignored.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         while True:
             for process in processes:

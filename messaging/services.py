@@ -15,7 +15,7 @@ from accounts.audit import Kind as AuditKind
 from accounts.audit import audit_record
 from accounts.models import User
 from chatproject.errors import FieldErrors, FieldTooLarge, Invalid, NotFound, PermissionDenied, TooLarge
-from chatproject.tasks import enqueue
+from chatproject.tasks import enqueue, enqueue_by
 from messaging import events, files, images
 from messaging.hooks import message_stored
 from messaging.models import Attachment, Message
@@ -215,7 +215,8 @@ def message_delete(*, actor: User, message_id: int, reason: str = "") -> None:
     message.edited_at = timezone.now()
     message.save(update_fields=["deleted", "body", "edited_at"])
     # Unreachable from now on; clean-up deletes the files after the grace period.
-    Attachment.objects.filter(message=message, removed_at__isnull=True).update(removed_at=message.edited_at)
+    if Attachment.objects.filter(message=message, removed_at__isnull=True).update(removed_at=message.edited_at):
+        _schedule_cleanup(hours=settings.ATTACHMENT_DELETE_GRACE_HOURS)
     if not is_author:
         audit_record(
             actor=actor,
@@ -261,6 +262,8 @@ def attachment_upload(*, uploader: User, file: UploadedFile) -> dict:
                 from messaging.tasks import attachment_thumbnail
 
                 enqueue(attachment_thumbnail, attachment.pk)
+            # Deleted if never sent: the worker sweeps once that time has come.
+            _schedule_cleanup(hours=settings.ATTACHMENT_ORPHAN_HOURS)
     except BaseException:
         attachment.file.storage.delete(attachment.file.name)
         raise
@@ -279,6 +282,13 @@ def _check_quota(*, uploader: User, size: int) -> None:
             f"Your storage quota of {files.human_size(quota)} is used up ({files.human_size(used)} in use): "
             "delete messages with files you no longer need."
         )
+
+
+def _schedule_cleanup(*, hours: int) -> None:
+    """The clean-up sweep runs on the queue when files become due (cron may run it too)."""
+    from messaging.tasks import attachments_cleanup
+
+    enqueue_by(attachments_cleanup, timezone.now() + timedelta(hours=hours))
 
 
 def attachment_thumbnail_make(*, attachment_id: int) -> bool:
@@ -338,6 +348,7 @@ def attachment_remove(*, actor: User, attachment_id: int, reason: str = "") -> N
     is_author = _require_may_moderate(actor=actor, message=message, what="remove a file from a message")
     attachment.removed_at = timezone.now()
     attachment.save(update_fields=["removed_at"])
+    _schedule_cleanup(hours=settings.ATTACHMENT_DELETE_GRACE_HOURS)
     if not is_author:
         audit_record(
             actor=actor,
