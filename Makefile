@@ -26,7 +26,8 @@ run: migrate
 	@echo ""
 	@echo "  Chat server: open http://$(HOST):$(PORT)/ in your browser (Ctrl-C stops it)."
 	@echo ""
-	$(BIN)/daphne -b $(HOST) -p $(PORT) chatproject.asgi:application
+	$(BIN)/python -m chatproject.daphne_server -b $(HOST) -p $(PORT) \
+		--websocket-max-message-size 65536 --websocket-max-frame-size 65536 chatproject.asgi:application
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

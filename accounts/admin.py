@@ -4,7 +4,11 @@ from django.contrib.auth.models import Group
 from django.db.models import Exists, OuterRef
 
 from accounts import services
+from accounts.forms import AdminLoginForm
 from accounts.models import MODERATORS_GROUP, User
+
+# The admin's login goes through accounts.services.user_login like every other door.
+admin.site.login_form = AdminLoginForm
 
 
 @admin.register(User)

@@ -10,7 +10,7 @@ from accounts.forms import LoginForm, SignupForm
 def signup(request):
     if request.user.is_authenticated:
         return redirect("home")
-    form = SignupForm(request.POST or None)
+    form = SignupForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         if user is not None:

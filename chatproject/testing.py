@@ -32,13 +32,29 @@ def database_url_for_tests() -> str:
 
 
 SERVERS = ("daphne", "uvicorn")
+# The servers refuse a bigger WebSocket message themselves, closing with 1009 (the contract);
+# the same flags are in the Makefile's `run` and in the production command.
+MAX_MESSAGE = str(settings.WS_MAX_FRAME_BYTES)
 
 
 def server_command(server: str, port: int) -> list[str]:
     """The command line of `make run`'s server (daphne) or the production one (uvicorn)."""
     app = "chatproject.asgi:application"
     if server == "daphne":
-        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+        return [
+            sys.executable,
+            "-m",
+            "chatproject.daphne_server",  # daphne, sending 1009 rather than dropping the connection
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--websocket-max-message-size",
+            MAX_MESSAGE,
+            "--websocket-max-frame-size",
+            MAX_MESSAGE,
+            app,
+        ]
     if server == "uvicorn":
         return [
             sys.executable,
@@ -50,6 +66,11 @@ def server_command(server: str, port: int) -> list[str]:
             str(port),
             "--ws",
             "websockets",
+            "--ws-max-size",
+            MAX_MESSAGE,
+            # X-Forwarded-For is judged by the application against TRUSTED_PROXIES
+            # (chatproject/clientaddr.py), the same way under daphne.
+            "--no-proxy-headers",
             "--loop",
             "uvloop",
             "--http",

@@ -20,16 +20,17 @@ from django.conf import settings
 
 from accounts import services as account_services
 from accounts.ws import bearer_token, cookie_auth_allowed, origin_refused, session_user
+from chatproject import closecodes, ratelimits
 from chatproject.db import db_call
-from chatproject.errors import DomainError
+from chatproject.errors import DomainError, Throttled
 from chatproject.realtime import DROPPED, Hub, dumps, get_hub, room_topic, user_topic
 from messaging import frames
 from notifications.typing import TypingLimiter
 
 logger = logging.getLogger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_TOO_BIG = 1009
+CLOSE_UNAUTHENTICATED = closecodes.UNAUTHENTICATED
+CLOSE_TOO_BIG = closecodes.TOO_BIG
 _conn_numbers = itertools.count(1)
 _process_tag = f"{os.getpid()}.{os.urandom(3).hex()}"
 
@@ -83,6 +84,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self._auth_timer.cancel()
         if self.marker_flush is not None:
             self.marker_flush.cancel()
+        ratelimits.forget("ws_frame", self.conn_id)
+        await ratelimits.connection_close(conn_id=self.conn_id)
         if self.user is None:
             return
         if self.hub is not None:
@@ -108,6 +111,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _start_session(self, user) -> None:
         if self._auth_timer is not None:
             self._auth_timer.cancel()
+        if not await ratelimits.connection_open(user_id=user.pk, conn_id=self.conn_id):
+            await self.close(code=closecodes.TOO_MANY_CONNECTIONS)
+            return
         self.user, self.user_id = user, user.pk
         self.hub = await get_hub()
         self.held_events: list[dict] | None = []  # events that arrive before hello wait for it
@@ -139,6 +145,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         raw = text_data if text_data is not None else bytes_data
         if raw is None:
             return
+        # The servers refuse bigger frames themselves with 1009 (--websocket-max-message-size,
+        # --ws-max-size); this is for a server started without that limit.
         if len(raw) > settings.WS_MAX_FRAME_BYTES or (
             text_data is not None and len(text_data.encode()) > settings.WS_MAX_FRAME_BYTES
         ):
@@ -160,7 +168,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         ref = frame.get("client_id") if isinstance(frame.get("client_id"), str) else None
         try:
+            if frame.get("type") != "message.send":  # sends have their own, per-user limit
+                ratelimits.enforce("ws_frame", self.conn_id)
             await frames.handle(self, frame)
+        except Throttled as exc:
+            await self.send_frame(
+                {
+                    "type": "error",
+                    "code": exc.code,
+                    "detail": exc.detail,
+                    "ref": ref,
+                    "retry_after": ratelimits.retry_after(exc.wait or 1),
+                }
+            )
         except DomainError as exc:
             await self.send_error(exc.code, exc.detail, ref)
         except Exception:

@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import F, Q
 
 from accounts.models import User
+from chatproject import ratelimits
 from chatproject.errors import FieldErrors
 from messaging.events import message_data
 from messaging.models import Message
@@ -53,6 +54,7 @@ def message_search(*, user: User, q: str, room_id: int | None = None, limit: int
         raise FieldErrors({"q": ["Give something to search for."]})
     if len(q) > QUERY_MAX:
         raise FieldErrors({"q": [f"At most {QUERY_MAX} characters."]})
+    ratelimits.enforce("search", user.pk)
     terms = _terms(q)
     if not terms:
         return []

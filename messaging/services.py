@@ -7,6 +7,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from chatproject import ratelimits
 from chatproject.errors import FieldErrors, FieldTooLarge, Invalid, PermissionDenied
 from messaging import events
 from messaging.models import Message
@@ -67,6 +68,8 @@ def message_send(
     connection, which gets an ack instead of its own message.new.
     """
     body, client_id = _clean_body(body), _clean_client_id(client_id)
+    # Before anything is stored: a refused send leaves no trace (and REST and WebSocket share the count).
+    ratelimits.enforce("send", sender.pk)
     # No lookup before the insert: the (sender, client_id) unique index catches a
     # resend, or a racing duplicate, and the first message is answered instead.
     try:
