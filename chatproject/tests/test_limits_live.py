@@ -223,7 +223,7 @@ async def test_other_frames_are_limited_per_connection(servers, make_user, kind)
     user = await db(make_user)(f"chatty-{kind}")
     room = await db(rooms.room_create)(creator=user, name="r", kind="public")
     ws, other = await open_ws(server, user), await open_ws(server, user)
-    for n in range(5):
+    for _ in range(5):
         await ws.send(json.dumps({"type": "typing", "room": room.pk, "state": "start"}))
         await ws.send(json.dumps({"type": "ping"}))
     for _ in range(5):

@@ -3,6 +3,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chatproject.api import RETRY_AFTER, THROTTLED_RESPONSE
 from chatproject.errors import FieldErrors
 from messaging import search, selectors, services
 from messaging.api.serializers import (
@@ -37,8 +38,10 @@ class RoomMessagesView(APIView):
 
     @extend_schema(
         request=MessageSendSerializer,
-        responses={201: MessageSerializer, 200: MessageSerializer},
-        description="201 with the new message; the same client_id again answers 200 with the same message.",
+        responses={201: MessageSerializer, 200: MessageSerializer, 429: THROTTLED_RESPONSE},
+        parameters=[RETRY_AFTER],
+        description="201 with the new message; the same client_id again answers 200 with the same message. "
+        "Sends are rate-limited per user, REST and WebSocket together: 429 stores nothing.",
     )
     def post(self, request, room_id: int):
         data = MessageSendSerializer(data=request.data)
@@ -82,8 +85,9 @@ class MessageSearchView(APIView):
         parameters=[
             OpenApiParameter("q", str, required=True, description="words to find (prefixes match)"),
             OpenApiParameter("room", int, description="only this room"),
+            RETRY_AFTER,
         ],
-        responses={200: MessageSearchResultSerializer(many=True)},
+        responses={200: MessageSearchResultSerializer(many=True), 429: THROTTLED_RESPONSE},
         description="Matches in rooms the caller belongs to, best first (at most 50). `snippet` is HTML-escaped "
         "text with each match in <mark>…</mark>.",
     )

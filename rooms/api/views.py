@@ -3,6 +3,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chatproject.api import RETRY_AFTER, THROTTLED_RESPONSE
 from rooms import overview, selectors, services
 from rooms.api import serializers
 from rooms.events import room_data
@@ -13,7 +14,11 @@ class RoomListView(APIView):
     def get(self, request):
         return Response(overview.room_list_for_user(user=request.user))
 
-    @extend_schema(request=serializers.RoomCreateSerializer, responses={201: serializers.MyRoomSerializer})
+    @extend_schema(
+        request=serializers.RoomCreateSerializer,
+        responses={201: serializers.MyRoomSerializer, 429: THROTTLED_RESPONSE},
+        parameters=[RETRY_AFTER],
+    )
     def post(self, request):
         data = serializers.RoomCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -100,8 +105,10 @@ class MemberDetailView(APIView):
 class DirectView(APIView):
     @extend_schema(
         request=serializers.DirectSerializer,
-        responses={201: serializers.MyRoomSerializer, 200: serializers.MyRoomSerializer},
-        description="Gets or creates the direct conversation of exactly the caller and these users.",
+        responses={201: serializers.MyRoomSerializer, 200: serializers.MyRoomSerializer, 429: THROTTLED_RESPONSE},
+        parameters=[RETRY_AFTER],
+        description="Gets or creates the direct conversation of exactly the caller and these users. Only "
+        "creating one counts towards the rate limit.",
     )
     def post(self, request):
         data = serializers.DirectSerializer(data=request.data)
