@@ -56,6 +56,13 @@ class LoginLockoutHandler(AxesCacheHandler):
         counts = self.cache.get_many(keys)
         return any(counts.get(key, 0) >= limit for key, limit in zip(keys, _limits(), strict=True))
 
+    def reset_attempts(self, *, ip_address=None, username=None, ip_or_username: bool = False) -> int:
+        # `manage.py axes_reset_username Alice` names the bare username; the counts are keyed
+        # by login_username's form of it.
+        if username is not None:
+            username = login_username(None, {"username": username})
+        return super().reset_attempts(ip_address=ip_address, username=username, ip_or_username=ip_or_username)
+
 
 def login_lockout_wait(*, request, username: str) -> int | None:
     """Seconds to wait when this username or this client's address is locked out, else None.

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import user_directory
-from chatproject.errors import DomainError, FieldErrors, NotFound
+from chatproject.errors import DomainError, FieldErrors, NotFound, Throttled
 from messaging.shell import shell_context
 from notifications.presence import presence_of
 from rooms import selectors, services
@@ -41,6 +41,8 @@ def room_create(request):
             room = services.room_create(creator=request.user, **form.cleaned_data)
         except FieldErrors as exc:
             form.add_service_errors(exc)
+        except Throttled as exc:
+            form.add_error(None, exc.detail)
         else:
             return redirect("room", room_id=room.pk)
     return _page(request, "rooms/create.html", {"form": form})

@@ -136,3 +136,19 @@ def test_login_service_refuses_a_locked_username_for_every_caller(rf, make_user)
     with pytest.raises(Throttled) as refused:
         services.user_login(username="max", password=PASSWORD, request=rf.post(TOKEN))
     assert refused.value.wait == 300
+
+
+def test_an_operator_lifts_a_lock_with_axes_commands(api, make_user):
+    from django.core.management import call_command
+
+    make_user("nia")
+    for _ in range(10):
+        rest_login(api, "nia", "wrong")
+    assert rest_login(api, "nia", PASSWORD).status_code == 429
+    call_command("axes_reset_username", "Nia")
+    assert rest_login(api, "nia", PASSWORD).status_code == 200
+    for n in range(30):
+        rest_login(api, f"z{n}", "wrong", REMOTE_ADDR="10.3.3.3")
+    assert rest_login(api, "nia", PASSWORD, REMOTE_ADDR="10.3.3.3").status_code == 429
+    call_command("axes_reset_ip", "10.3.3.3")
+    assert rest_login(api, "nia", PASSWORD, REMOTE_ADDR="10.3.3.3").status_code == 200

@@ -33,6 +33,10 @@ LIMITS = {
     "RATE_LIMIT_WS_FRAME": "10/60",
     "WS_MAX_CONNECTIONS_PER_USER": "3",
     "WS_AUTH_TIMEOUT_SECONDS": "2",
+    # Cheap Argon2, the same in the test process (which hashes) and the servers (which verify).
+    "ARGON2_TIME_COST": "1",
+    "ARGON2_MEMORY_KIB": "1024",
+    "ARGON2_PARALLELISM": "1",
 }
 
 
@@ -310,3 +314,25 @@ async def test_deactivation_closes_every_socket_4403(servers, make_user, kind):
     # And the token no longer opens a socket.
     refused = await websockets.connect(here.ws, additional_headers={"Authorization": f"Bearer {access_token(user)}"})
     assert await close_code(refused) == 4401
+
+
+# --- failed logins, shared by the processes ---------------------------------------------------
+@pytest.mark.real_hashers
+def test_failed_logins_lock_a_username_on_every_process_and_correct_ones_never_count(servers, make_user, settings):
+    settings.ARGON2_TIME_COST, settings.ARGON2_MEMORY_KIB, settings.ARGON2_PARALLELISM = 1, 1024, 1
+    daphne, uvicorn = servers["daphne"], servers["uvicorn"]
+    make_user("target")
+    people = [make_user(f"office{n}") for n in range(20)]
+
+    def login(server, username, password):
+        return call(server, "POST", "/api/v1/auth/token/", {"username": username, "password": password})
+
+    # Forty correct logins from one address, through both processes: all pass.
+    correct = [login(s, p.username, "correct-horse-battery-9")[0] for p in people for s in (daphne, uvicorn)]
+    assert correct == [200] * 40
+    # Ten failures spread over both processes lock the username on both.
+    assert [login((daphne, uvicorn)[n % 2], "target", "wrong")[0] for n in range(10)] == [401] * 10
+    for server in (daphne, uvicorn):
+        status, headers, data = login(server, "target", "correct-horse-battery-9")
+        assert_throttled(status, headers, data, most=300)
+    assert throttled_metric(daphne, "login") + throttled_metric(uvicorn, "login") == 2

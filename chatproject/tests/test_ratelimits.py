@@ -131,3 +131,13 @@ async def test_sockets_of_a_process_that_died_stop_counting(settings):
         await asyncio.to_thread(ratelimits._connections.renew)
     assert not await ratelimits.connection_open(user_id=77, conn_id="live.2")
     await ratelimits.connection_close(conn_id="live.1")
+
+
+@pytest.mark.django_db
+def test_web_room_creation_shows_the_limit_on_the_form(settings, client, make_user):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "room_create": (1, 60)}
+    client.force_login(make_user("builder"))
+    assert client.post("/rooms/new/", {"name": "one", "kind": "public"}).status_code == 302
+    again = client.post("/rooms/new/", {"name": "two", "kind": "public"})
+    assert again.status_code == 200
+    assert "creating rooms too fast" in again.content.decode()
