@@ -260,7 +260,9 @@ RATE_LIMITS = {
         "dm_create": "20/60",  # per user, only when a new conversation is created
         "search": "30/10",  # per user
         "upload": "30/60",  # per user
-        "ws_frame": "120/10",  # per connection: typing, read, delivered, sync, presence, ping
+        # Per connection: typing, read, delivered, sync, presence, ping. Roomy: on reconnect a
+        # client sends a `delivered` or `sync` for each room with news.
+        "ws_frame": "200/10",
     }.items()
 }
 WS_MAX_CONNECTIONS_PER_USER = env_int("WS_MAX_CONNECTIONS_PER_USER", 20)
