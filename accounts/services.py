@@ -7,6 +7,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.utils import timezone
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -148,3 +149,8 @@ def user_set_active(*, user: User, is_active: bool) -> User:
     if not is_active:
         events.user_banned(user_id=user.pk)
     return user
+
+
+def user_mark_seen(*, user_id: int) -> None:
+    """Records that the user was just seen (presence going online or offline)."""
+    User.objects.filter(pk=user_id).update(last_seen=timezone.now())

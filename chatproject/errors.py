@@ -29,6 +29,8 @@ class Invalid(DomainError):
 
 
 class TooLarge(DomainError):
+    """A request body over its limit (an upload): 413. A too-long field is FieldTooLarge."""
+
     code = "too_large"
     status = 413
     default_detail = "Too large."

@@ -36,10 +36,6 @@ def user_topic(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-# Older names, kept for readability where a "group" reads better.
-room_group, user_group = room_topic, user_topic
-
-
 def dumps(frame: dict[str, Any]) -> str:
     return orjson.dumps(frame).decode()
 

@@ -17,6 +17,7 @@ from chatproject.env import (
     env_rate,
     env_str,
 )
+from chatproject.wire import TIME_FORMAT as WIRE_TIME_FORMAT
 
 DEBUG = env_bool("DEBUG", True)
 
@@ -119,7 +120,10 @@ DB_THREADS = env_int("DB_THREADS", 8)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
-# --- Redis: channel layer and cache ----------------------------------------------------
+# --- Redis: real-time events, presence, cache, channel layer ---------------------------
+# Events reach sockets through each process's hub (chatproject/realtime.py) over one
+# Redis pub/sub channel, REALTIME_CHANNEL. The Channels layer below carries no chat
+# traffic (the consumer opts out of it); readyz checks that it answers.
 REDIS_URL = env_str("REDIS_URL")
 CACHE_PREFIX = env_str("CACHE_PREFIX", "chat")
 PRESENCE_PREFIX = f"{CACHE_PREFIX}:presence"
@@ -216,7 +220,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "chatproject.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": None,
-    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
+    "DATETIME_FORMAT": WIRE_TIME_FORMAT,
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")

@@ -6,14 +6,14 @@ from chatproject import health
 
 api_v1 = [
     path("", include("accounts.api.urls")),
+    path("", include("chatproject.composition.api_urls")),
     path("", include("rooms.api.urls")),
     path("", include("messaging.api.urls")),
     path("", include("notifications.api.urls")),
 ]
 
 urlpatterns = [
-    path("", include("messaging.urls")),
-    path("", include("rooms.urls")),
+    path("", include("chatproject.composition.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),

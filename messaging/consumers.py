@@ -1,7 +1,8 @@
 """The one WebSocket door: `/ws/`, one connection per device for all its rooms.
 
-It authenticates, parses frames, calls services and maps domain errors to `error`
-frames. Delivery touches no database and no channel layer: the process's hub
+It authenticates, parses frames, hands them to the frame handlers (messaging/frames.py,
+which see it only as a `frames.Connection`) and maps domain errors to `error` frames.
+Delivery touches no database and no channel layer: the process's hub
 (`chatproject.realtime`) hands each event's ready-made text to the connections
 subscribed to its topics, and a connection keeps its subscriptions current from
 membership events.
@@ -11,6 +12,7 @@ import asyncio
 import itertools
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -25,7 +27,7 @@ from chatproject.db import db_call
 from chatproject.errors import DomainError, Throttled
 from chatproject.realtime import DROPPED, Hub, dumps, get_hub, room_topic, user_topic
 from messaging import frames
-from notifications.typing import TypingLimiter
+from messaging.markers import MarkerCoalescer
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +38,16 @@ _process_tag = f"{os.getpid()}.{os.urandom(3).hex()}"
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    """One WebSocket; implements frames.Connection for the frame handlers."""
+
     # No channel-layer channel per connection: the hub delivers (less memory, no
     # receive task per socket, no per-recipient serialization).
     channel_layer_alias = "__hub__"
 
     user = None
     user_id: int | None = None
-    marker_flush: asyncio.Task | None = None
-    _typing_limiter: TypingLimiter | None = None
+    markers: MarkerCoalescer | None = None
+    _conn_state: dict[str, Any] | None = None
     held_events: list[dict] | None = None
     hub: Hub | None = None
     _auth_timer: asyncio.Task | None = None
@@ -62,7 +66,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.conn_id = f"{_process_tag}.{next(_conn_numbers)}"
         self.rooms: set[int] = set()
         self.closed = False
-        self.pending_markers: dict[tuple[int, bool], int] = {}
         if origin_refused(self.scope):
             await self.close()  # before accept: the server answers the handshake with 403
             return
@@ -82,8 +85,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.closed = True
         if self._auth_timer is not None:
             self._auth_timer.cancel()
-        if self.marker_flush is not None:
-            self.marker_flush.cancel()
+        if self.markers is not None:
+            self.markers.cancel()
         ratelimits.forget("ws_frame", self.conn_id)
         await ratelimits.connection_close(conn_id=self.conn_id)
         if self.user is None:
@@ -92,6 +95,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             for room_id in self.rooms:
                 self.hub.unsubscribe(room_topic(room_id), self)
             self.hub.unsubscribe(user_topic(self.user_id), self)
+        await self.flush_markers()
         await frames.on_disconnect(self)
 
     async def _auth_deadline(self) -> None:
@@ -124,12 +128,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         for event in held:
             await self.on_event(event)
 
-    @property
-    def typing_limiter(self) -> TypingLimiter:
-        # Made on first use: most connections never type, and idle sockets should be small.
-        if self._typing_limiter is None:
-            self._typing_limiter = TypingLimiter()
-        return self._typing_limiter
+    def conn_state(self, key: str, factory: Callable[[], Any]) -> Any:
+        """Per-connection state a frame handler keeps (a typing limiter), made on first
+        use: most connections never need it, and idle sockets should be small."""
+        if self._conn_state is None:
+            self._conn_state = {}
+        state = self._conn_state.get(key)
+        if state is None:
+            state = self._conn_state[key] = factory()
+        return state
 
     def join_room(self, room_id: int) -> None:
         if room_id not in self.rooms:
@@ -189,25 +196,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- coalesced read/delivered markers ------------------------------------------------
     def queue_marker(self, room_id: int, up_to: int, *, read: bool) -> None:
-        key = (room_id, read)
-        self.pending_markers[key] = max(up_to, self.pending_markers.get(key, 0))
-        if self.marker_flush is None:
-            self.marker_flush = asyncio.ensure_future(self._flush_later())
-
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(settings.MARKER_COALESCE_SECONDS)
-        self.marker_flush = None
-        await self.flush_markers()
+        if self.markers is None:  # made on first use: most sockets never send a marker
+            self.markers = MarkerCoalescer(self._move_marker, self._report_marker, settings.MARKER_COALESCE_SECONDS)
+        self.markers.queue(room_id, up_to, read=read)
 
     async def flush_markers(self) -> None:
-        pending, self.pending_markers = self.pending_markers, {}
-        # Reads first: a read also moves delivered, which may make the delivered move moot.
-        for (room_id, read), up_to in sorted(pending.items(), key=lambda item: not item[0][1]):
-            try:
-                await frames.move_marker(self, room_id, up_to, read)
-            except DomainError as exc:
-                if not self.closed:
-                    await self.send_error(exc.code, exc.detail)
+        if self.markers is not None:
+            await self.markers.flush()
+
+    async def _move_marker(self, room_id: int, up_to: int, read: bool) -> None:
+        await frames.move_marker(self, room_id, up_to, read)
+
+    async def _report_marker(self, exc: DomainError) -> None:
+        if not self.closed:
+            await self.send_error(exc.code, exc.detail)
 
     # --- sending ---------------------------------------------------------------------------
     async def send_frame(self, frame: dict) -> None:

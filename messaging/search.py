@@ -14,8 +14,8 @@ from django.db.models import F, Q
 from accounts.models import User
 from chatproject import ratelimits
 from chatproject.errors import FieldErrors
-from messaging.events import message_data
 from messaging.models import Message
+from messaging.wire import message_data
 
 SEARCH_LIMIT = 50
 SNIPPET_CHARS = 160

@@ -2,8 +2,8 @@
 
 from accounts.models import User
 from chatproject.errors import FieldErrors, NotFound
-from messaging.events import message_data
 from messaging.models import Message
+from messaging.wire import message_data
 from rooms.selectors import marker_floors, room_check_visible, room_get_visible
 
 HISTORY_MAX_LIMIT = 200
@@ -93,7 +93,7 @@ def last_messages(*, room_ids: list[int], last_seqs: dict[int, int]) -> dict[int
 
 def message_receipts(*, user: User, message_id: int) -> list[dict]:
     """Each other member's state for a message, from their markers: two queries."""
-    from accounts.selectors import user_public
+    from accounts.wire import user_public
     from rooms.selectors import room_members
 
     message = message_get_visible(user=user, message_id=message_id)

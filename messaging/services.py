@@ -10,6 +10,7 @@ from accounts.models import User
 from chatproject import ratelimits
 from chatproject.errors import FieldErrors, FieldTooLarge, Invalid, PermissionDenied
 from messaging import events
+from messaging.hooks import message_stored
 from messaging.models import Message
 from messaging.selectors import message_get_visible, with_statuses
 from rooms import services as room_services
@@ -94,9 +95,7 @@ def _store(*, sender: User, room_id: int, body: str, client_id: str, reply_to: i
     message = _insert(
         Message(room_id=room_id, seq=seq, sender=sender, body=body, client_id=client_id, reply_to_id=reply_to)
     )
-    from notifications.services import notify_for_message
-
-    notify_for_message(message=message, room_kind=room_kind)
+    message_stored.send(message=message, room_kind=room_kind)
     return message
 
 

@@ -9,30 +9,24 @@ change: connections drop repeats of a change they already forwarded.
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime
 
 from django.conf import settings
-from django.utils import timezone
 
+from accounts.selectors import users_last_seen
+from accounts.services import user_mark_seen
 from chatproject.db import db_call
-from chatproject.realtime import frame_event, publish, room_topic
-from notifications.presence_store import AWAY, OFFLINE, ONLINE, Presence, presence_store
+from chatproject.errors import FieldErrors
+from chatproject.wire import wire_time, wire_time_from_unix
+from notifications import events
+from notifications.presence_store import AWAY, OFFLINE, ONLINE, presence_store
+from notifications.wire import presence_data
+from rooms.selectors import room_ids_for_user
 
 logger = logging.getLogger(__name__)
 SETTABLE = (ONLINE, AWAY)
 
 
-def iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def presence_frame(user_id: int, presence: Presence) -> dict:
-    return {"type": "presence", "user": user_id, "status": presence.status, "last_seen": iso(presence.last_seen)}
-
-
-class PresenceHub:
+class PresenceRegistry:
     """This process's open connections: conn id -> (user id, status)."""
 
     def __init__(self) -> None:
@@ -62,55 +56,46 @@ class PresenceHub:
                 logger.exception("presence heartbeat failed")
 
 
-_hubs: dict[int, PresenceHub] = {}
+_registries: dict[int, PresenceRegistry] = {}
 
 
-def presence_hub() -> PresenceHub:
-    """One hub per event loop (a server process has one)."""
+def presence_registry() -> PresenceRegistry:
+    """One registry per event loop (a server process has one)."""
     loop_id = id(asyncio.get_running_loop())
-    hub = _hubs.get(loop_id)
-    if hub is None:
-        hub = _hubs[loop_id] = PresenceHub()
-    return hub
+    registry = _registries.get(loop_id)
+    if registry is None:
+        registry = _registries[loop_id] = PresenceRegistry()
+    return registry
 
 
 async def _publish(user_id: int, room_ids, status: str) -> None:
-    frame = presence_frame(user_id, Presence(status, time.time()))
-    # One event naming all the user's rooms: each connection gets it once, however many
-    # rooms it shares with the user.
-    publish([room_topic(room_id) for room_id in room_ids], frame_event(frame, skip_user=user_id))
+    events.presence_changed(
+        user_id=user_id, room_ids=room_ids, status=status, last_seen=wire_time_from_unix(time.time())
+    )
     if status in (OFFLINE, ONLINE):
-        await db_call(_save_last_seen)(user_id)
-
-
-def _save_last_seen(user_id: int) -> None:
-    from accounts.models import User
-
-    User.objects.filter(pk=user_id).update(last_seen=timezone.now())
+        await db_call(user_mark_seen)(user_id=user_id)
 
 
 async def presence_connect(*, user_id: int, conn_id: str, room_ids) -> None:
-    hub = presence_hub()
-    hub.conns[conn_id] = (user_id, ONLINE)
-    hub.ensure_running()
+    registry = presence_registry()
+    registry.conns[conn_id] = (user_id, ONLINE)
+    registry.ensure_running()
     changed = await presence_store().update(user_id, conn_id, ONLINE, settings.PRESENCE_TTL_SECONDS)
     if changed:
         await _publish(user_id, room_ids, changed)
 
 
 async def presence_set(*, user_id: int, conn_id: str, status: str, room_ids) -> None:
-    from chatproject.errors import FieldErrors
-
     if status not in SETTABLE:
         raise FieldErrors({"status": ['Must be "online" or "away".']})
-    presence_hub().conns[conn_id] = (user_id, status)
+    presence_registry().conns[conn_id] = (user_id, status)
     changed = await presence_store().update(user_id, conn_id, status, settings.PRESENCE_TTL_SECONDS)
     if changed:
         await _publish(user_id, room_ids, changed)
 
 
 async def presence_disconnect(*, user_id: int, conn_id: str, room_ids) -> None:
-    presence_hub().conns.pop(conn_id, None)
+    presence_registry().conns.pop(conn_id, None)
     changed = await presence_store().update(user_id, conn_id, None, settings.PRESENCE_TTL_SECONDS)
     if changed:
         await _publish(user_id, room_ids, changed)
@@ -118,8 +103,6 @@ async def presence_disconnect(*, user_id: int, conn_id: str, room_ids) -> None:
 
 async def presence_sweep() -> list[int]:
     """Turns users whose processes vanished offline, telling their rooms once."""
-    from rooms.selectors import room_ids_for_user
-
     gone = await presence_store().sweep()
     for user_id in gone:
         rooms = await db_call(room_ids_for_user)(user_id=user_id)
@@ -131,15 +114,16 @@ def presence_of(*, user_ids: list[int]) -> dict[str, dict]:
     """`presence/?users=`: one round trip to the store; last_seen falls back to the database."""
     found = presence_store().get_many(user_ids)
     missing = [uid for uid, p in found.items() if p.last_seen is None]
-    fallback = {}
-    if missing:
-        from accounts.models import User
-
-        fallback = dict(User.objects.filter(pk__in=missing).values_list("pk", "last_seen"))
+    fallback = users_last_seen(user_ids=missing) if missing else {}
     result = {}
     for user_id, presence in found.items():
-        last_seen = iso(presence.last_seen)
-        if last_seen is None and fallback.get(user_id):
-            last_seen = fallback[user_id].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        result[str(user_id)] = {"status": presence.status, "last_seen": last_seen}
+        last_seen = wire_time_from_unix(presence.last_seen) or wire_time(fallback.get(user_id))
+        result[str(user_id)] = presence_data(status=presence.status, last_seen=last_seen)
     return result
+
+
+def presence_statuses(*, user_ids: list[int]) -> dict[int, str]:
+    """Each user's status alone (pages, the user admin): one round trip to the store."""
+    if not user_ids:
+        return {}
+    return {user_id: presence.status for user_id, presence in presence_store().get_many(user_ids).items()}

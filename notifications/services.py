@@ -1,6 +1,5 @@
 """Notifications: created by the send and membership services, pushed live to the recipient."""
 
-import re
 from collections.abc import Iterable
 
 from django.db import transaction
@@ -8,11 +7,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
+from messaging.wire import MENTION
 from notifications import events
 from notifications.models import Notification
+from rooms.models import Room
+from rooms.selectors import member_user_ids, member_usernames_matching
 
-# @name where name is a Django username; not inside words or e-mail addresses.
-MENTION = re.compile(r"(?<![\w@])@([\w.+-]+[\w+-]|[\w])", re.UNICODE)
 MAX_MENTIONS = 50
 
 
@@ -35,9 +35,6 @@ def notify_for_message(*, message, room_kind: str) -> list[Notification]:
     Trusts its caller (the send path, inside its transaction). Never notifies the author,
     and a mention of someone outside the room creates nothing.
     """
-    from rooms.models import Room
-    from rooms.selectors import member_user_ids, member_usernames_matching
-
     room_id, sender_id = message.room_id, message.sender_id
     if room_kind == Room.Kind.DIRECT:
         recipients: Iterable[int] = [uid for uid in member_user_ids(room_id=room_id) if uid != sender_id]
@@ -57,7 +54,8 @@ def notify_for_message(*, message, room_kind: str) -> list[Notification]:
 
 
 def notify_invitation(*, room, recipient: User, inviter: User) -> list[Notification]:
-    if recipient.pk == inviter.pk:
+    """Someone added `recipient` to a private room. Trusts its caller's transaction."""
+    if room.kind != Room.Kind.PRIVATE or recipient.pk == inviter.pk:
         return []
     return _create([Notification(recipient=recipient, kind=Notification.Kind.INVITATION, room=room, actor=inviter)])
 

@@ -7,10 +7,6 @@ from chatproject.errors import NotFound, PermissionDenied
 from rooms.models import Membership, Room
 
 
-def room_visible_q(user: User) -> Q:
-    return Q(kind=Room.Kind.PUBLIC) | Q(memberships__user=user)
-
-
 def room_get_visible(*, user: User, room_id: int) -> Room:
     """Public rooms, rooms the user belongs to, and (for moderators) every room."""
     room = Room.objects.filter(pk=room_id).first()
@@ -147,3 +143,9 @@ def member_usernames_matching(*, room_id: int, usernames: set[str]) -> list[int]
         .filter(lname__in=usernames, user__is_active=True)
         .values_list("user_id", flat=True)
     )
+
+
+def unread_count(membership: Membership) -> int:
+    # The send path moves a sender's read marker to their own message, so everything
+    # after the marker is from others: no scan of the room's history.
+    return max(membership.room.last_seq - membership.read_seq, 0)

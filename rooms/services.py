@@ -1,14 +1,18 @@
 """Room and membership use cases. Every door calls these; only these publish room events."""
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 
 from accounts.models import User
 from accounts.selectors import users_by_ids
 from chatproject import ratelimits
 from chatproject.errors import FieldErrors, Invalid, NotFound, PermissionDenied
 from rooms import events
+from rooms.hooks import member_added
 from rooms.models import Membership, Room
-from rooms.selectors import direct_key, membership_get, room_get_visible
+from rooms.selectors import direct_key, membership_get, membership_require, room_get_visible
+from rooms.wire import room_data
 
 DIRECT_MAX_MEMBERS = 10
 Role = Membership.Role
@@ -30,6 +34,11 @@ def _validate_names(*, name: str | None, topic: str | None) -> None:
         raise FieldErrors(errors)
 
 
+def _validate_role(role: str) -> None:
+    if role not in Role.values:
+        raise FieldErrors({"role": [f"Must be one of {', '.join(Role.values)}."]})
+
+
 def _require_manager(*, actor: User, room: Room, owner_only: bool = False) -> Membership | None:
     """The actor's membership if they may manage the room; moderators may do what owners may."""
     membership = membership_get(user=actor, room_id=room.pk)
@@ -48,7 +57,7 @@ def room_create(*, creator: User, name: str, kind: str, topic: str = "") -> Room
     ratelimits.enforce("room_create", creator.pk)
     room = Room.objects.create(kind=kind, name=name.strip(), topic=topic.strip(), created_by=creator)
     membership = Membership.objects.create(room=room, user=creator, role=Role.OWNER)
-    events.joined(membership=membership, room_payload=events.room_data(room))
+    events.joined(membership=membership, room_payload=room_data(room))
     return room
 
 
@@ -104,7 +113,7 @@ def _add(*, room_id: int, user: User, role: str) -> tuple[Membership, bool]:
     membership = Membership.objects.create(
         room=room, user=user, role=role, delivered_seq=room.last_seq, read_seq=room.last_seq
     )
-    events.joined(membership=membership, room_payload=events.room_data(room))
+    events.joined(membership=membership, room_payload=room_data(room))
     events.updated(room=room, member_count=_member_count(room))
     return membership, True
 
@@ -132,8 +141,7 @@ def member_add(*, actor: User, room_id: int, user_id: int, role: str = Role.MEMB
     room = room_get_visible(user=actor, room_id=room_id)
     if room.is_direct:
         raise PermissionDenied("Direct conversations have a fixed set of members.")
-    if role not in Role.values:
-        raise FieldErrors({"role": [f"Must be one of {', '.join(Role.values)}."]})
+    _validate_role(role)
     _require_manager(actor=actor, room=room, owner_only=role != Role.MEMBER)
     user = users_by_ids([user_id]).get(user_id)
     if user is None:
@@ -142,10 +150,8 @@ def member_add(*, actor: User, room_id: int, user_id: int, role: str = Role.MEMB
     if existing is not None:
         return existing
     membership, created = _add(room_id=room.pk, user=user, role=role)
-    if created and room.kind == Room.Kind.PRIVATE:
-        from notifications.services import notify_invitation
-
-        notify_invitation(room=room, recipient=user, inviter=actor)
+    if created:
+        member_added.send(room=room, user=user, actor=actor)
     return membership
 
 
@@ -174,8 +180,7 @@ def member_set_role(*, actor: User, room_id: int, user_id: int, role: str) -> Me
     room = room_get_visible(user=actor, room_id=room_id)
     if room.is_direct:
         raise PermissionDenied("Direct conversations have no roles.")
-    if role not in Role.values:
-        raise FieldErrors({"role": [f"Must be one of {', '.join(Role.values)}."]})
+    _validate_role(role)
     _require_manager(actor=actor, room=room, owner_only=True)
     target = Membership.objects.filter(room=room, user_id=user_id).first()
     if target is None:
@@ -210,7 +215,7 @@ def direct_get_or_create(*, creator: User, user_ids: list[int]) -> tuple[Room, b
             memberships = Membership.objects.bulk_create(
                 [Membership(room=room, user=users[i], role=Role.MEMBER) for i in sorted(wanted)]
             )
-            payload = events.room_data(room, members=[users[i] for i in sorted(wanted)])
+            payload = room_data(room, members=[users[i] for i in sorted(wanted)])
             for membership in memberships:
                 events.joined(membership=membership, room_payload=payload)
     except IntegrityError:
@@ -228,8 +233,6 @@ def room_next_seq(*, room_id: int, sender_id: int) -> tuple[int, str] | None:
     second moves the sender's own markers to the new seq (a sender has read what they
     wrote). Raw SQL: this runs for every message sent.
     """
-    from django.db import connection
-
     room_table, membership_table = Room._meta.db_table, Membership._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -254,11 +257,6 @@ def marker_move(*, user: User, room_id: int, up_to: int, read: bool, skip_conn: 
     Never back, never past the room's last seq. Publishes one receipt per marker that
     actually moved.
     """
-    from django.db.models import F
-    from django.db.models.functions import Greatest
-
-    from rooms.selectors import membership_require
-
     if not isinstance(up_to, int) or isinstance(up_to, bool) or up_to < 0:
         raise FieldErrors({"up_to": ["Must be a seq, 0 or more."]})
     membership = membership_require(user=user, room_id=room_id)

@@ -4,7 +4,7 @@ from accounts.api.serializers import UserSerializer
 
 
 class MessageSerializer(serializers.Serializer):
-    """Documents the message shape; instances are the dicts from messaging.events.message_data."""
+    """Documents the message shape; instances are the dicts from messaging.wire.message_data."""
 
     id = serializers.IntegerField()
     seq = serializers.IntegerField()

@@ -6,10 +6,12 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from messaging.wire import MENTION_PATTERN
+
 register = template.Library()
 
-# Same mention rule as notifications.services.MENTION; links are http(s) only, never javascript: and friends.
-TOKEN = re.compile(r"(?P<url>https?://[^\s<>\"']+)|(?<![\w@])@(?P<name>[\w.+-]+[\w+-]|[\w])", re.UNICODE)
+# Links are http(s) only, never javascript: and friends; mentions by the one rule in messaging.wire.
+TOKEN = re.compile(r"(?P<url>https?://[^\s<>\"']+)|" + MENTION_PATTERN, re.UNICODE)
 URL_TRAILING = ".,;:!?)]}'\""
 
 STATUS_LABELS = {"sent": ("✓", "Sent"), "delivered": ("✓✓", "Delivered"), "read": ("✓✓", "Read")}

@@ -4,7 +4,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from messaging.models import Message
-from rooms.tests.factories import create_room, frames, record_published, send
+from testsupport.factories import create_room, frames, record_published, send
 
 pytestmark = pytest.mark.django_db
 

@@ -169,7 +169,7 @@ function onFrame(frame) {
 function incoming(message, fromSync = false) {
   if (room && message.room === room.id) {
     if (!fromSync && message.seq > room.lastSeq + 1) {
-      // A frame went missing (the channel layer only carries hints): fetch the gap.
+      // A frame went missing (live delivery is best effort; the database has every seq): fetch the gap.
       syncRoom(room.id, room.lastSeq);
       return;
     }

@@ -3,7 +3,7 @@
 // messaging/templatetags/chat.py, which render the first page on the server.
 
 const W = "[\\p{L}\\p{N}_]";
-// Links are http(s) only; mentions follow notifications.services.MENTION.
+// Links are http(s) only; mentions follow messaging.wire.MENTION_PATTERN.
 const TOKEN = new RegExp(`(https?://[^\\s<>"']+)|(?<!${W}|@)@((?:${W}|[.+-])+(?:${W}|[+-])|${W})`, "gu");
 const URL_TRAILING = /[.,;:!?)\]}'"]+$/;
 export const GROUP_WINDOW_MS = 5 * 60 * 1000;

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from chatproject.composition import api
+
+urlpatterns = [
+    path("rooms/", api.RoomListView.as_view(), name="api-rooms"),
+    path("rooms/<int:room_id>/", api.RoomDetailView.as_view(), name="api-room"),
+    path("rooms/<int:room_id>/join/", api.RoomJoinView.as_view(), name="api-room-join"),
+    path("dms/", api.DirectView.as_view(), name="api-dms"),
+]
