@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format migrate bench clean
+.PHONY: run serve cluster cluster-stop test lint format migrate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,17 @@ run: migrate
 	@echo ""
 	$(BIN)/python -m chatproject.daphne_server -b $(HOST) -p $(PORT) \
 		--websocket-max-message-size 65536 --websocket-max-frame-size 65536 chatproject.asgi:application
+
+# The production command (uvicorn, several workers): see deploy/serve.sh and docs/deploy.md.
+serve: $(VENV)/.runtime
+	deploy/serve.sh
+
+# N production processes behind nginx on this machine (needs DATABASE_URL and REDIS_URL).
+cluster: $(VENV)/.runtime
+	$(BIN)/python -m deploy.cluster start
+
+cluster-stop: $(VENV)/.runtime
+	$(BIN)/python -m deploy.cluster stop
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -6,8 +6,10 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatproject.settings")
 django.setup(set_prefix=False)
 
+from chatproject.daphne_compat import allow_protocol_close_codes  # noqa: E402
 from chatproject.middleware import run_middleware_sync  # noqa: E402  (needs settings)
 
+allow_protocol_close_codes()  # 1012 on SIGTERM, also under daphne
 run_middleware_sync()  # one thread hop per request instead of one per middleware hook
 django_asgi_app = get_asgi_application()
 

@@ -35,6 +35,11 @@ def env_int(name: str, default: int) -> int:
     return default if raw in (None, "") else int(raw)
 
 
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else float(raw)
+
+
 def env_rate(name: str, default: str) -> tuple[int, int] | None:
     """A rate `COUNT/SECONDS` (`30/10`: 30 per 10 seconds) as (count, seconds); `off` or `0` is None."""
     raw = os.environ.get(name, default).strip().lower()

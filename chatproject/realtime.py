@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -141,6 +142,7 @@ class RedisTransport:
         self.client = aioredis.Redis.from_url(settings.REDIS_URL)
         self.outbox: asyncio.Queue[bytes] = asyncio.Queue()
         self.ready = asyncio.Event()
+        self.subscribed = False  # whether the subscription is up right now (readiness)
         self.tasks: list[asyncio.Task] = []
         # Prefixes what this hub publishes, so its listener can skip its own echo.
         self.origin = os.urandom(8).hex().encode() + b"|"
@@ -178,6 +180,7 @@ class RedisTransport:
                 await pubsub.subscribe(self.channel)
                 async for message in pubsub.listen():
                     if message["type"] == "subscribe":
+                        self.subscribed = True
                         self.ready.set()
                         continue
                     if message["type"] != "message":
@@ -190,6 +193,7 @@ class RedisTransport:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                self.subscribed = False
                 # While disconnected, events published by other processes are lost to
                 # this one; its clients see seq gaps and sync.
                 DROPPED.labels("subscriber_disconnected").inc()
@@ -262,4 +266,36 @@ def publish(topics: str | list[str], event: dict[str, Any]) -> None:
 def publish_on_commit(topics: str | list[str], event: dict[str, Any]) -> None:
     """Publishes once the surrounding transaction commits, never for rolled-back data."""
     topic_list = [topics] if isinstance(topics, str) else list(topics)
-    transaction.on_commit(lambda: _publish_from_any_thread(topic_list, event))
+    # The commit time travels with the event: receivers observe chat_delivery_seconds.
+    transaction.on_commit(lambda: _publish_from_any_thread(topic_list, {**event, "committed_at": time.time()}))
+
+
+def realtime_ready() -> bool:
+    """Whether this process's hub can hear other processes' events (always, without Redis).
+
+    With a hub: whether its Redis subscription is up, and in any case whether Redis
+    answers a PING. Blocks up to a second: call it from a thread.
+    """
+    if not settings.REDIS_URL:
+        return True
+    hub = _current_hub
+    if hub is not None and hub.transport is not None and not hub.loop.is_closed() and not hub.transport.subscribed:
+        return False
+    try:
+        return bool(_probe_client().ping())
+    except Exception:
+        return False
+
+
+_probe_clients: dict[str, Any] = {}
+
+
+def _probe_client():
+    client = _probe_clients.get(settings.REDIS_URL)
+    if client is None:
+        import redis
+
+        client = _probe_clients[settings.REDIS_URL] = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1
+        )
+    return client

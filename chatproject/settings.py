@@ -5,6 +5,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from chatproject.env import (
@@ -12,6 +13,7 @@ from chatproject.env import (
     VAR_DIR,
     development_secret_key,
     env_bool,
+    env_float,
     env_int,
     env_list,
     env_rate,
@@ -44,7 +46,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served by us: /api/docs/ works without the internet
     "django_prometheus",
+    "csp",
+    "corsheaders",
     "axes",
     "accounts",
     "rooms",
@@ -54,14 +59,18 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "chatproject.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.web_device_touch",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -187,15 +196,58 @@ SECURE_HSTS_PRELOAD = HTTPS
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# With a token set, /metrics answers only to `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp 4 format): scripts and styles only from our own
+# static files, nothing inline, no eval. 'self' in connect-src covers the same-origin
+# WebSocket (ws:/wss:) in CSP Level 3 browsers. The Swagger UI page adds what it needs
+# for itself only (chatproject/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "media-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# CORS for the REST API: off unless origins are listed. Mobile apps need none; a web
+# client served from another origin is listed here. Cookies are not sent cross-origin
+# (Bearer tokens only), so the session and its CSRF token stay same-origin.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/api/v1/.*$"
+CORS_ALLOW_CREDENTIALS = False
+CORS_PREFLIGHT_MAX_AGE = 3600
 
 # --- Static and uploaded files ---------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-WHITENOISE_USE_FINDERS = DEBUG or env_bool("STATIC_FROM_SOURCE", True)
+# In production static files come from `collectstatic` output only: hashed names, gzip and
+# brotli copies, cached for ever by browsers and served by WhiteNoise or the proxy. In
+# development they are read from the source tree, so no collectstatic is needed.
+STATIC_FROM_SOURCE = env_bool("STATIC_FROM_SOURCE", DEBUG)
+WHITENOISE_USE_FINDERS = STATIC_FROM_SOURCE
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"  # /favicon.ico
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if STATIC_FROM_SOURCE
+        else "chatproject.staticfiles.ManifestStorage"
+    },
+}
 MEDIA_URL = "media/"
 MEDIA_ROOT = VAR_DIR / "media"
 
@@ -207,7 +259,7 @@ USE_TZ = True
 # --- REST API --------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.authentication.DeviceJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -239,6 +291,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "REST API of the chat server. The WebSocket protocol is in docs/protocol.md.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "RoomKindEnum": "rooms.models.Room.Kind",
@@ -300,6 +355,10 @@ AUTHENTICATION_BACKENDS = [
 # Retry-After, a message on the web and admin forms) from the service's Throttled.
 SILENCED_SYSTEM_CHECKS = ["axes.W002"]
 
+# --- Signed-in devices ---------------------------------------------------------------
+# last_used_at moves at most this often per device and process (a dict lookup otherwise).
+DEVICE_TOUCH_SECONDS = env_int("DEVICE_TOUCH_SECONDS", 60)
+
 # --- Chat ------------------------------------------------------------------------------
 MESSAGE_MAX_LENGTH = env_int("MESSAGE_MAX_LENGTH", 10_000)
 WS_MAX_FRAME_BYTES = 64 * 1024
@@ -314,6 +373,8 @@ TYPING_EXPIRY_SECONDS = 6
 TYPING_MIN_INTERVAL_SECONDS = 2
 # Read/delivered frames from one connection are coalesced over this window into one move.
 MARKER_COALESCE_SECONDS = 0.25
+# On SIGTERM, sockets finish their frame and close with 1012 within this time (chatproject/shutdown.py).
+SHUTDOWN_GRACE_SECONDS = env_float("SHUTDOWN_GRACE_SECONDS", 10.0)
 
 # --- Logging ---------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
@@ -325,7 +386,30 @@ LOGGING = {
         "json": {"()": "chatproject.logging.JsonFormatter"},
         "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "filters": {"context": {"()": "chatproject.logging.ContextFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Frame-level debug logs would carry `auth` frames (tokens): never below INFO.
+        "websockets": {"level": "INFO"},
+        # uvicorn's own lines in the same format (it configures its loggers before Django).
+        "uvicorn": {"handlers": ["console"], "propagate": False},
+        "uvicorn.error": {"handlers": [], "propagate": True},
+    },
 }
+
+# --- Error reporting -------------------------------------------------------------------
+# Sentry, or any Sentry-compatible service (GlitchTip, ...). No DSN, no reporting.
+SENTRY_DSN = env_str("SENTRY_DSN")
+if SENTRY_DSN:
+    import sentry_sdk
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT", "development" if DEBUG else "production"),
+        traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
+        send_default_pii=False,  # no cookies, no Authorization headers, no user e-mails
+    )

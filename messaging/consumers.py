@@ -20,12 +20,14 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from accounts import services as account_services
-from accounts.ws import bearer_token, cookie_auth_allowed, origin_refused, session_user
+from accounts.authentication import identity_for_access_token
+from accounts.ws import bearer_token, cookie_auth_allowed, origin_refused, session_identity
 from chatproject import closecodes, ratelimits
 from chatproject.db import db_call
 from chatproject.errors import DomainError, Throttled
+from chatproject.metrics import WEBSOCKET_CONNECTIONS, observe_delivery
 from chatproject.realtime import DROPPED, Hub, dumps, get_hub, room_topic, user_topic
+from chatproject.shutdown import Drainable
 from messaging import frames
 from messaging.markers import MarkerCoalescer
 
@@ -37,7 +39,8 @@ _conn_numbers = itertools.count(1)
 _process_tag = f"{os.getpid()}.{os.urandom(3).hex()}"
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+# Drainable: on SIGTERM every socket finishes its frame and is closed with 1012 (chatproject/shutdown.py).
+class ChatConsumer(Drainable, AsyncWebsocketConsumer):
     """One WebSocket; implements frames.Connection for the frame handlers."""
 
     # No channel-layer channel per connection: the hub delivers (less memory, no
@@ -46,6 +49,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     user = None
     user_id: int | None = None
+    device_id: int | None = None  # the signed-in device (token family or web session), if known
     markers: MarkerCoalescer | None = None
     _conn_state: dict[str, Any] | None = None
     held_events: list[dict] | None = None
@@ -75,9 +79,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._authenticate_token(token)
             return
         if cookie_auth_allowed(self.scope):
-            user = await db_call(session_user)(self.scope)
-            if user is not None:
-                await self._start_session(user)
+            identity = await db_call(session_identity)(self.scope)
+            if identity is not None:
+                await self._start_session(*identity)
                 return
         self._auth_timer = asyncio.ensure_future(self._auth_deadline())
 
@@ -91,6 +95,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await ratelimits.connection_close(conn_id=self.conn_id)
         if self.user is None:
             return
+        WEBSOCKET_CONNECTIONS.dec()
         if self.hub is not None:
             for room_id in self.rooms:
                 self.hub.unsubscribe(room_topic(room_id), self)
@@ -104,21 +109,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def _authenticate_token(self, token: Any) -> None:
-        user = None
+        identity = None
         if isinstance(token, str) and token:
-            user = await db_call(account_services.user_for_access_token)(token)
-        if user is None:
+            identity = await db_call(identity_for_access_token)(token)
+        if identity is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        await self._start_session(user)
+        await self._start_session(*identity)
 
-    async def _start_session(self, user) -> None:
+    async def _start_session(self, user, device_id: int | None = None) -> None:
         if self._auth_timer is not None:
             self._auth_timer.cancel()
         if not await ratelimits.connection_open(user_id=user.pk, conn_id=self.conn_id):
             await self.close(code=closecodes.TOO_MANY_CONNECTIONS)
             return
-        self.user, self.user_id = user, user.pk
+        self.user, self.user_id, self.device_id = user, user.pk, device_id
+        WEBSOCKET_CONNECTIONS.inc()  # disconnect() takes it back for every connection with a user
         self.hub = await get_hub()
         self.held_events: list[dict] | None = []  # events that arrive before hello wait for it
         self.hub.subscribe(user_topic(user.pk), self)
@@ -229,6 +235,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         kind = event["kind"]
         if kind == "frame":
             await self.base_send({"type": "websocket.send", "text": event["text"]})
+            observe_delivery(event)
         elif kind == "room_joined":
             self.join_room(event["room"])
             await self.base_send({"type": "websocket.send", "text": event["text"]})
@@ -236,4 +243,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.leave_room(event["room"])
             await self.base_send({"type": "websocket.send", "text": event["text"]})
         elif kind == "disconnect":
+            # A sign-out names its devices (or every device but `keep`); a ban names none.
+            devices, keep = event.get("devices"), event.get("keep")
+            if devices is not None and self.device_id not in devices:
+                return
+            if keep is not None and self.device_id == keep:
+                return
             await self.close(code=event.get("code", CLOSE_UNAUTHENTICATED))

@@ -14,6 +14,7 @@ from accounts.models import User
 from accounts.wire import user_public
 from chatproject.db import db_call
 from chatproject.errors import FieldErrors, Invalid
+from chatproject.metrics import MESSAGES_SENT
 from messaging import selectors, services
 from messaging.hooks import connection_closed, connection_opened
 from rooms import services as room_services
@@ -104,6 +105,8 @@ async def handle_message_send(conn: Connection, frame: dict) -> None:
         reply_to=int_field(frame, "reply_to", required=False, minimum=1),
         skip_conn=conn.conn_id,
     )
+    if result.created:  # a resend of the same client_id is not a second message
+        MESSAGES_SENT.labels("ws").inc()
     await conn.send_frame({"type": "message.ack", "client_id": client_id, "message": result.data})
 
 

@@ -5,6 +5,7 @@ from rest_framework.views import APIView
 
 from chatproject.api import RETRY_AFTER, THROTTLED_RESPONSE
 from chatproject.errors import FieldErrors
+from chatproject.metrics import MESSAGES_SENT
 from messaging import search, selectors, services
 from messaging.api.serializers import (
     MessageEditSerializer,
@@ -54,6 +55,8 @@ class RoomMessagesView(APIView):
             client_id=fields.get("client_id"),
             reply_to=fields.get("reply_to"),
         )
+        if result.created:  # a resend of the same client_id is not a second message
+            MESSAGES_SENT.labels("rest").inc()
         return Response(result.data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 
