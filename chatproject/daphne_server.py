@@ -8,21 +8,49 @@ option; this sets it where daphne builds its WebSocket factory, and changes noth
 
 import sys
 
-from daphne import server
-from daphne.cli import CommandLineInterface
-from daphne.ws_protocol import WebSocketFactory
+# The largest WebSocket message a client may send (settings.WS_MAX_FRAME_BYTES; the contract's 64 KiB).
+MAX_MESSAGE_BYTES = 64 * 1024
 
 
-class CloseFrameWebSocketFactory(WebSocketFactory):
-    """Fails a connection with a close frame carrying the reason's code (1009: message too big)."""
+def _close_frame_factory() -> type:
+    # Imported here, not at the top: importing daphne.server installs Twisted's reactor,
+    # which only the server process should do (`command()` is used by its parents too).
+    from daphne.ws_protocol import WebSocketFactory
 
-    def setProtocolOptions(self, *args, **kwargs) -> None:
-        kwargs["failByDrop"] = False
-        super().setProtocolOptions(*args, **kwargs)
+    class CloseFrameWebSocketFactory(WebSocketFactory):
+        """Fails a connection with a close frame carrying the reason's code (1009: message too big)."""
+
+        def setProtocolOptions(self, *args, **kwargs) -> None:
+            kwargs["failByDrop"] = False
+            super().setProtocolOptions(*args, **kwargs)
+
+    return CloseFrameWebSocketFactory
+
+
+def command(host: str, port: int | str, app: str = "chatproject.asgi:application") -> list[str]:
+    """The daphne command line of `make run` and of the test servers."""
+    size = str(MAX_MESSAGE_BYTES)
+    return [
+        sys.executable,
+        "-m",
+        "chatproject.daphne_server",
+        "-b",
+        host,
+        "-p",
+        str(port),
+        "--websocket-max-message-size",
+        size,
+        "--websocket-max-frame-size",
+        size,
+        app,
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
-    server.WebSocketFactory = CloseFrameWebSocketFactory
+    from daphne import server
+    from daphne.cli import CommandLineInterface
+
+    server.WebSocketFactory = _close_frame_factory()
     CommandLineInterface().run(sys.argv[1:] if argv is None else argv)
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from chatproject.daphne_server import command as daphne_command
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -33,7 +35,7 @@ def database_url_for_tests() -> str:
 
 SERVERS = ("daphne", "uvicorn")
 # The servers refuse a bigger WebSocket message themselves, closing with 1009 (the contract);
-# the same flags are in the Makefile's `run` and in the production command.
+# daphne as `make run` starts it, uvicorn with the production command's flags (deploy/serve.sh).
 MAX_MESSAGE = str(settings.WS_MAX_FRAME_BYTES)
 
 
@@ -41,20 +43,7 @@ def server_command(server: str, port: int) -> list[str]:
     """The command line of `make run`'s server (daphne) or the production one (uvicorn)."""
     app = "chatproject.asgi:application"
     if server == "daphne":
-        return [
-            sys.executable,
-            "-m",
-            "chatproject.daphne_server",  # daphne, sending 1009 rather than dropping the connection
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "--websocket-max-message-size",
-            MAX_MESSAGE,
-            "--websocket-max-frame-size",
-            MAX_MESSAGE,
-            app,
-        ]
+        return daphne_command("127.0.0.1", port, app)  # daphne, sending 1009 rather than dropping the connection
     if server == "uvicorn":
         return [
             sys.executable,
@@ -144,6 +133,47 @@ class ServerProcess:
         self.process = None
 
     def __enter__(self) -> "ServerProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def worker_command() -> list[str]:
+    """The task worker as a deployment runs it (see chatproject/tasks.py), polling fast for tests."""
+    return [sys.executable, "manage.py", "db_worker", "--no-reload", "--no-startup-delay", "--interval", "0.2"]
+
+
+class WorkerProcess:
+    """The real task worker (`manage.py db_worker`) as its own process, on the given environment."""
+
+    def __init__(self, env: dict[str, str] | None = None, log: Path | None = None) -> None:
+        self.env = env or {}
+        self.log = log
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "WorkerProcess":
+        env = {**os.environ, "DEBUG": "1", **self.env}
+        output = open(self.log, "ab") if self.log else subprocess.DEVNULL
+        self.process = subprocess.Popen(worker_command(), cwd=ROOT, env=env, stdout=output, stderr=output)
+        if self.log:
+            output.close()
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.terminate()  # the worker finishes its current task, then exits
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> "WorkerProcess":
         return self.start()
 
     def __exit__(self, *exc) -> None:

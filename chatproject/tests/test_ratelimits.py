@@ -96,6 +96,7 @@ def test_openapi_lists_429_with_retry_after_on_every_limited_endpoint():
         ("/api/v1/dms/", "post"),
         ("/api/v1/rooms/{room_id}/messages/", "post"),
         ("/api/v1/search/messages/", "get"),
+        ("/api/v1/attachments/", "post"),
     ]
     for path, method in limited:
         answer = schema["paths"][path][method]["responses"]["429"]
