@@ -142,3 +142,23 @@ def test_web_room_creation_shows_the_limit_on_the_form(settings, client, make_us
     again = client.post("/rooms/new/", {"name": "two", "kind": "public"})
     assert again.status_code == 200
     assert "creating rooms too fast" in again.content.decode()
+
+
+@pytest.mark.django_db
+def test_uploads_are_limited_per_user(settings, api, make_user):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from messaging.models import Attachment
+
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "upload": (2, 60)}
+    uploader = make_user("uploader")
+    client = api.as_user(uploader)
+
+    def upload(n: int):
+        return client.post("/api/v1/attachments/", {"file": SimpleUploadedFile(f"n{n}.txt", b"notes\n")})
+
+    assert [upload(n).status_code for n in range(2)] == [201, 201]
+    refused = upload(3)
+    assert refused.status_code == 429 and refused.json()["code"] == "throttled"
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert Attachment.objects.filter(uploader=uploader).count() == 2
