@@ -14,6 +14,7 @@ from django.contrib.auth.models import Group
 from django.db.models import Exists, OuterRef
 
 from accounts import services
+from accounts.forms import AdminLoginForm
 from accounts.hooks import user_presence
 from accounts.models import MODERATORS_GROUP, AuditLog, User
 from chatproject.admintools import confirm_with_reason, run_each
@@ -44,6 +45,10 @@ class UserChangeForm(DjangoUserChangeForm):
         except DomainError as exc:
             raise forms.ValidationError(exc.detail, code=exc.code) from exc
         return cleaned
+
+
+# The admin's login goes through accounts.services.user_login like every other door.
+admin.site.login_form = AdminLoginForm
 
 
 @admin.register(User)

@@ -4,11 +4,13 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from chatproject.errors import DomainError, FieldErrors
+from chatproject.ratelimits import retry_after
 
 _CODE_BY_CLASS: list[tuple[type[Exception], str]] = [
     (exceptions.NotAuthenticated, "not_authenticated"),
@@ -38,6 +40,18 @@ def _detail_text(detail: Any) -> str:
     return str(detail)
 
 
+# OpenAPI: the answer of an endpoint under a rate limit (see docs/protocol.md, "Rate limits").
+THROTTLED_RESPONSE = OpenApiResponse(
+    response=inline_serializer(
+        "ThrottledError", {"detail": serializers.CharField(), "code": serializers.CharField(default="throttled")}
+    ),
+    description="Over a rate limit: `code` is `throttled`; the `Retry-After` header says how many seconds to wait.",
+)
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After", int, OpenApiParameter.HEADER, response=[429], description="Whole seconds to wait before retrying."
+)
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, FieldErrors):
         return Response(exc.fields, status=exc.status)
@@ -45,7 +59,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         headers = {}
         wait = getattr(exc, "wait", None)
         if wait:
-            headers["Retry-After"] = str(int(wait) + 1)
+            headers["Retry-After"] = str(retry_after(wait))
         return Response({"detail": exc.detail, "code": exc.code}, status=exc.status, headers=headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.selectors import user_directory
 from chatproject.composition.layout import layout_context
-from chatproject.errors import DomainError, FieldErrors, NotFound
+from chatproject.errors import DomainError, FieldErrors, NotFound, Throttled
 from notifications.presence import presence_statuses
 from rooms import selectors, services
 from rooms.forms import RoomCreateForm
@@ -43,6 +43,8 @@ def room_create(request):
             room = services.room_create(creator=request.user, **form.cleaned_data)
         except FieldErrors as exc:
             form.add_service_errors(exc)
+        except Throttled as exc:
+            form.add_error(None, exc.detail)
         else:
             return redirect("room", room_id=room.pk)
     return _page(request, "rooms/create.html", {"form": form})
