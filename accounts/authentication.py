@@ -17,7 +17,6 @@ from rest_framework_simplejwt.tokens import Token
 from accounts.devices import DEVICE_CLAIM, device_touch
 from accounts.models import Device, User
 
-
 _USER_WITH_DEVICE_SQL = (
     f"SELECT u.*, EXISTS (SELECT 1 FROM {Device._meta.db_table} d WHERE d.id = %s AND d.user_id = u.id"
     f" AND d.signed_out_at IS NOT NULL) AS device_signed_out FROM {User._meta.db_table} u WHERE u.id = %s"
