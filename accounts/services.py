@@ -232,8 +232,23 @@ def user_set_active(*, user: User, is_active: bool, actor: User | None = None, r
     kind = AuditLog.Kind.UNBAN if is_active else AuditLog.Kind.BAN
     audit_record(actor=actor, kind=kind, target_user=user, summary=user.username, reason=reason)
     if not is_active:
+        # Every device is signed out too, so lifting the ban later does not revive them;
+        # the sockets hear 4403 (banned), not 4401.
+        devices.devices_sign_out_all(user=user, tell_sockets=False)
         events.user_banned(user_id=user.pk)
     return user
+
+
+@transaction.atomic
+def user_password_set_by_admin(*, actor: User, user: User) -> None:
+    """After a superuser set someone's password in the admin: their devices are signed out.
+
+    Django's admin form writes the hash; this is the rest of the use case. Moderators
+    never reach it (the admin page is for superusers).
+    """
+    _require_superuser(actor, "set another user's password")
+    devices.devices_sign_out_all(user=user)
+    audit_record(actor=actor, kind=AuditLog.Kind.PASSWORD_SET, target_user=user, summary=user.username)
 
 
 @transaction.atomic
