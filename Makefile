@@ -24,9 +24,9 @@ migrate: $(VENV)/.runtime
 
 run: migrate
 	@echo ""
-	@echo "  Chat server: open http://$(HOST):$(PORT)/ in your browser (Ctrl-C stops it)."
+	@echo "  Chat server: open http://$(HOST):$(PORT)/ in your browser (Ctrl-C stops it and its task worker)."
 	@echo ""
-	$(BIN)/daphne -b $(HOST) -p $(PORT) chatproject.asgi:application
+	$(BIN)/python -m chatproject.devserver $(HOST) $(PORT)
 
 # The production command (uvicorn, several workers): see deploy/serve.sh and docs/deploy.md.
 serve: $(VENV)/.runtime

@@ -102,6 +102,7 @@ async def handle_message_send(conn: Connection, frame: dict) -> None:
         body=frame.get("body"),
         client_id=client_id,
         reply_to=int_field(frame, "reply_to", required=False, minimum=1),
+        attachments=frame.get("attachments"),
         skip_conn=conn.conn_id,
     )
     if result.created:  # a resend of the same client_id is not a second message
