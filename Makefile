@@ -52,6 +52,7 @@ format: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.proxy $(BENCH_PROXY_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
