@@ -8,6 +8,7 @@ from accounts.models import MODERATORS_GROUP
 MODERATOR_PERMISSIONS = [
     "accounts.view_user",
     "accounts.change_user",
+    "accounts.view_auditlog",
     "rooms.view_room",
     "rooms.change_room",
     "rooms.delete_room",

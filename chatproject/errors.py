@@ -17,6 +17,12 @@ class NotFound(DomainError):
     default_detail = "Not found."
 
 
+class NotAuthenticated(DomainError):
+    code = "not_authenticated"
+    status = 401
+    default_detail = "Authentication credentials were not provided or are no longer valid."
+
+
 class PermissionDenied(DomainError):
     code = "permission_denied"
     status = 403

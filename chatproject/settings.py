@@ -4,6 +4,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from chatproject.env import (
@@ -45,6 +46,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served by us: /api/docs/ works without the internet
     "django_prometheus",
+    "csp",
+    "corsheaders",
     "accounts",
     "rooms",
     "messaging",
@@ -55,13 +58,16 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "chatproject.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.web_device_touch",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -192,6 +198,34 @@ METRICS_TOKEN = env_str("METRICS_TOKEN")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
+# Content-Security-Policy (django-csp 4 format): scripts and styles only from our own
+# static files, nothing inline, no eval. 'self' in connect-src covers the same-origin
+# WebSocket (ws:/wss:) in CSP Level 3 browsers. The Swagger UI page adds what it needs
+# for itself only (chatproject/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "media-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# CORS for the REST API: off unless origins are listed. Mobile apps need none; a web
+# client served from another origin is listed here. Cookies are not sent cross-origin
+# (Bearer tokens only), so the session and its CSRF token stay same-origin.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/api/v1/.*$"
+CORS_ALLOW_CREDENTIALS = False
+CORS_PREFLIGHT_MAX_AGE = 3600
+
 # --- Static and uploaded files ---------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -222,7 +256,7 @@ USE_TZ = True
 # --- REST API --------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.authentication.DeviceJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -272,6 +306,10 @@ SPECTACULAR_SETTINGS = {
 THROTTLE_DISABLED = env_bool("THROTTLE_DISABLED", False)
 LOGIN_LIMIT_PER_USERNAME = env_str("LOGIN_LIMIT_PER_USERNAME", "10/300")
 LOGIN_LIMIT_PER_ADDRESS = env_str("LOGIN_LIMIT_PER_ADDRESS", "30/300")
+
+# --- Signed-in devices ---------------------------------------------------------------
+# last_used_at moves at most this often per device and process (a dict lookup otherwise).
+DEVICE_TOUCH_SECONDS = env_int("DEVICE_TOUCH_SECONDS", 60)
 
 # --- Chat ------------------------------------------------------------------------------
 MESSAGE_MAX_LENGTH = env_int("MESSAGE_MAX_LENGTH", 10_000)

@@ -9,9 +9,9 @@ stays (deleted, body emptied) and members see message.deleted.
 from django.contrib import admin
 from django.template.defaultfilters import truncatechars
 
+from chatproject.admintools import confirm_with_reason, run_each
 from messaging import services
 from messaging.models import Message
-from rooms.admin import run_each
 
 
 @admin.register(Message)
@@ -49,10 +49,13 @@ class MessageAdmin(admin.ModelAdmin):
 
     @admin.action(description="Delete selected messages (moderation)", permissions=["change"])
     def moderate_delete(self, request, queryset):
-        run_each(
-            self,
-            request,
-            queryset.select_related("room"),
-            lambda message: services.message_delete(actor=request.user, message_id=message.pk),
-            "message(s) deleted",
-        )
+        def run(messages, reason: str) -> None:
+            run_each(
+                self,
+                request,
+                messages.select_related("room"),
+                lambda message: services.message_delete(actor=request.user, message_id=message.pk, reason=reason),
+                "message(s) deleted",
+            )
+
+        return confirm_with_reason(self, request, queryset, title="Delete messages (moderation)", run=run)

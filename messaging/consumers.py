@@ -20,8 +20,8 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from accounts import services as account_services
-from accounts.ws import bearer_token, cookie_auth_allowed, origin_refused, session_user
+from accounts.authentication import identity_for_access_token
+from accounts.ws import bearer_token, cookie_auth_allowed, origin_refused, session_identity
 from chatproject import closecodes
 from chatproject.db import db_call
 from chatproject.errors import DomainError
@@ -49,6 +49,7 @@ class ChatConsumer(Drainable, AsyncWebsocketConsumer):
 
     user = None
     user_id: int | None = None
+    device_id: int | None = None  # the signed-in device (token family or web session), if known
     markers: MarkerCoalescer | None = None
     _conn_state: dict[str, Any] | None = None
     held_events: list[dict] | None = None
@@ -78,9 +79,9 @@ class ChatConsumer(Drainable, AsyncWebsocketConsumer):
             await self._authenticate_token(token)
             return
         if cookie_auth_allowed(self.scope):
-            user = await db_call(session_user)(self.scope)
-            if user is not None:
-                await self._start_session(user)
+            identity = await db_call(session_identity)(self.scope)
+            if identity is not None:
+                await self._start_session(*identity)
                 return
         self._auth_timer = asyncio.ensure_future(self._auth_deadline())
 
@@ -106,18 +107,18 @@ class ChatConsumer(Drainable, AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def _authenticate_token(self, token: Any) -> None:
-        user = None
+        identity = None
         if isinstance(token, str) and token:
-            user = await db_call(account_services.user_for_access_token)(token)
-        if user is None:
+            identity = await db_call(identity_for_access_token)(token)
+        if identity is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        await self._start_session(user)
+        await self._start_session(*identity)
 
-    async def _start_session(self, user) -> None:
+    async def _start_session(self, user, device_id: int | None = None) -> None:
         if self._auth_timer is not None:
             self._auth_timer.cancel()
-        self.user, self.user_id = user, user.pk
+        self.user, self.user_id, self.device_id = user, user.pk, device_id
         WEBSOCKET_CONNECTIONS.inc()  # disconnect() takes it back for every connection with a user
         self.hub = await get_hub()
         self.held_events: list[dict] | None = []  # events that arrive before hello wait for it
@@ -223,4 +224,10 @@ class ChatConsumer(Drainable, AsyncWebsocketConsumer):
             self.leave_room(event["room"])
             await self.base_send({"type": "websocket.send", "text": event["text"]})
         elif kind == "disconnect":
+            # A sign-out names its devices (or every device but `keep`); a ban names none.
+            devices, keep = event.get("devices"), event.get("keep")
+            if devices is not None and self.device_id not in devices:
+                return
+            if keep is not None and self.device_id == keep:
+                return
             await self.close(code=event.get("code", CLOSE_UNAUTHENTICATED))

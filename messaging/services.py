@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from accounts.audit import Kind as AuditKind
+from accounts.audit import audit_record
 from accounts.models import User
 from chatproject.errors import FieldErrors, FieldTooLarge, Invalid, PermissionDenied
 from messaging import events
@@ -141,7 +143,7 @@ def message_edit(*, actor: User, message_id: int, body) -> dict:
 
 
 @transaction.atomic
-def message_delete(*, actor: User, message_id: int) -> None:
+def message_delete(*, actor: User, message_id: int, reason: str = "") -> None:
     """The author, the room's owner or admins, or a site moderator may delete.
 
     The row stays (deleted, body emptied) so the room's seqs keep no gaps.
@@ -157,4 +159,14 @@ def message_delete(*, actor: User, message_id: int) -> None:
     message.body = ""
     message.edited_at = timezone.now()
     message.save(update_fields=["deleted", "body", "edited_at"])
+    if not is_author:
+        audit_record(
+            actor=actor,
+            kind=AuditKind.MESSAGE_DELETED,
+            target_user=message.sender_id,
+            room_id=message.room_id,
+            message_id=message.pk,
+            summary=f"seq {message.seq} in room {message.room_id}",
+            reason=reason,
+        )
     events.message_deleted(message=message)

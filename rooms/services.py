@@ -4,6 +4,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 
+from accounts.audit import Kind as AuditKind
+from accounts.audit import audit_record
 from accounts.models import User
 from accounts.selectors import users_by_ids
 from chatproject.errors import FieldErrors, Invalid, NotFound, PermissionDenied
@@ -76,7 +78,7 @@ def room_update(*, actor: User, room_id: int, name: str | None = None, topic: st
 
 
 @transaction.atomic
-def room_delete(*, actor: User, room_id: int) -> None:
+def room_delete(*, actor: User, room_id: int, reason: str = "") -> None:
     room = room_get_visible(user=actor, room_id=room_id)
     if room.is_direct and not actor.is_moderator:
         raise PermissionDenied("Direct conversations cannot be deleted.")
@@ -84,6 +86,7 @@ def room_delete(*, actor: User, room_id: int) -> None:
         _require_manager(actor=actor, room=room, owner_only=True)
     for user_id in Membership.objects.filter(room=room).values_list("user_id", flat=True):
         events.left(user_id=user_id, room_id=room.pk, reason="deleted")
+    audit_record(actor=actor, kind=AuditKind.ROOM_DELETED, room_id=room.pk, summary=str(room), reason=reason)
     room.delete()
 
 
@@ -153,8 +156,21 @@ def member_add(*, actor: User, room_id: int, user_id: int, role: str = Role.MEMB
     return membership
 
 
+def _refuse_ownerless(*, room: Room, target: Membership) -> None:
+    """A room keeps an owner: its last owner is neither removed nor demoted by anyone.
+
+    Refused rather than handing ownership on: who should own a room is a choice for
+    people (make someone else owner first, or delete the room), not for the server.
+    """
+    if (
+        target.role == Role.OWNER
+        and not Membership.objects.filter(room=room, role=Role.OWNER).exclude(pk=target.pk).exists()
+    ):
+        raise Invalid("A room needs an owner: make someone else owner first.")
+
+
 @transaction.atomic
-def member_remove(*, actor: User, room_id: int, user_id: int) -> None:
+def member_remove(*, actor: User, room_id: int, user_id: int, reason: str = "") -> None:
     room = room_get_visible(user=actor, room_id=room_id)
     if room.is_direct:
         raise PermissionDenied("Direct conversations have a fixed set of members.")
@@ -167,14 +183,23 @@ def member_remove(*, actor: User, room_id: int, user_id: int) -> None:
     outranks = actor.is_moderator or (actor_membership and actor_membership.role == Role.OWNER)
     if target.can_manage and not outranks:
         raise PermissionDenied("Only an owner may remove an owner or admin.")
+    _refuse_ownerless(room=room, target=target)
     target.delete()
+    audit_record(
+        actor=actor,
+        kind=AuditKind.MEMBER_REMOVED,
+        target_user=user_id,
+        room_id=room.pk,
+        summary=str(room),
+        reason=reason,
+    )
     events.left(user_id=user_id, room_id=room.pk, reason="removed")
     events.updated(room=room, member_count=_member_count(room))
     return None
 
 
 @transaction.atomic
-def member_set_role(*, actor: User, room_id: int, user_id: int, role: str) -> Membership:
+def member_set_role(*, actor: User, room_id: int, user_id: int, role: str, reason: str = "") -> Membership:
     room = room_get_visible(user=actor, room_id=room_id)
     if room.is_direct:
         raise PermissionDenied("Direct conversations have no roles.")
@@ -183,9 +208,18 @@ def member_set_role(*, actor: User, room_id: int, user_id: int, role: str) -> Me
     target = Membership.objects.filter(room=room, user_id=user_id).first()
     if target is None:
         raise NotFound("That user is not a member of this room.")
-    if target.role == Role.OWNER and role != Role.OWNER:
-        if not Membership.objects.filter(room=room, role=Role.OWNER).exclude(pk=target.pk).exists():
-            raise Invalid("A room needs an owner: make someone else owner first.")
+    if role != Role.OWNER:
+        _refuse_ownerless(room=room, target=target)
+    if target.role == role:
+        return target
+    audit_record(
+        actor=actor,
+        kind=AuditKind.ROLE_CHANGED,
+        target_user=user_id,
+        room_id=room.pk,
+        summary=f"{room}: {target.role} -> {role}",
+        reason=reason,
+    )
     target.role = role
     target.save(update_fields=["role"])
     events.updated(room=room)

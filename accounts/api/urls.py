@@ -7,6 +7,9 @@ urlpatterns = [
     path("auth/token/", views.TokenObtainView.as_view(), name="api-token"),
     path("auth/token/refresh/", views.TokenRotateView.as_view(), name="api-token-refresh"),
     path("auth/logout/", views.LogoutView.as_view(), name="api-logout"),
+    path("auth/sessions/", views.DeviceListView.as_view(), name="api-devices"),
+    path("auth/sessions/<int:device_id>/", views.DeviceDetailView.as_view(), name="api-device"),
     path("me/", views.MeView.as_view(), name="api-me"),
+    path("me/password/", views.PasswordChangeView.as_view(), name="api-password"),
     path("users/", views.UserDirectoryView.as_view(), name="api-users"),
 ]
