@@ -266,8 +266,12 @@ def publish(topics: str | list[str], event: dict[str, Any]) -> None:
 def publish_on_commit(topics: str | list[str], event: dict[str, Any]) -> None:
     """Publishes once the surrounding transaction commits, never for rolled-back data."""
     topic_list = [topics] if isinstance(topics, str) else list(topics)
-    # The commit time travels with the event: receivers observe chat_delivery_seconds.
-    transaction.on_commit(lambda: _publish_from_any_thread(topic_list, {**event, "committed_at": time.time()}))
+    transaction.on_commit(lambda: _publish_from_any_thread(topic_list, _stamped(event)))
+
+
+def _stamped(event: dict[str, Any]) -> dict[str, Any]:
+    # A frame carries its commit time: the socket that gets it observes chat_delivery_seconds.
+    return {**event, "committed_at": time.time()} if event.get("kind") == "frame" else event
 
 
 def realtime_ready() -> bool:
