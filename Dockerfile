@@ -8,6 +8,8 @@ ARG NGINX_IMAGE=nginx:1.27-alpine
 # --- build: the pinned requirements in a virtualenv (all binary wheels, no compiler) ----
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# libmagic: attachment types are sniffed from their bytes (python-magic); Django loads it at start-up.
+RUN apt-get update && apt-get install -y --no-install-recommends libmagic1 && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /venv
 COPY requirements.txt /tmp/requirements.txt
 RUN /venv/bin/pip install -r /tmp/requirements.txt
@@ -29,6 +31,7 @@ ENV PATH=/venv/bin:$PATH \
     VAR_DIR=/var/lib/chat \
     HOST=0.0.0.0 \
     PORT=8000
+RUN apt-get update && apt-get install -y --no-install-recommends libmagic1 && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --home-dir /app --no-create-home chat \
  && mkdir -p /var/lib/chat/media \
  && chown -R chat:chat /var/lib/chat

@@ -24,9 +24,9 @@ migrate: $(VENV)/.runtime
 
 run: migrate
 	@echo ""
-	@echo "  Chat server: open http://$(HOST):$(PORT)/ in your browser (Ctrl-C stops it)."
+	@echo "  Chat server: open http://$(HOST):$(PORT)/ in your browser (Ctrl-C stops it and its task worker)."
 	@echo ""
-	$(BIN)/daphne -b $(HOST) -p $(PORT) chatproject.asgi:application
+	$(BIN)/python -m chatproject.devserver $(HOST) $(PORT)
 
 # The production command (uvicorn, several workers): see deploy/serve.sh and docs/deploy.md.
 serve: $(VENV)/.runtime
@@ -50,9 +50,13 @@ format: $(VENV)/.dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The scaling figure (server CPU per frame at 1-8 processes) beside the design before
+# per-room subscriptions (SCALING_BASELINE, a git revision).
+SCALING_BASELINE ?= 056abe3
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.proxy $(BENCH_PROXY_ARGS)
+	taskset -c 1 $(BIN)/python -m bench.scaling --baseline-rev $(SCALING_BASELINE) --report docs/benchmarks-scaling.md $(SCALING_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -18,6 +18,8 @@ MODERATOR_PERMISSIONS = [
     "messaging.view_message",
     "messaging.change_message",
     "messaging.delete_message",
+    "messaging.view_attachment",
+    "messaging.change_attachment",
     "notifications.view_notification",
 ]
 

@@ -41,6 +41,10 @@ REDIS_ROUNDTRIP_SECONDS = Histogram(
     "Time of a Redis PING from this process.",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
+REALTIME_EVENTS_RECEIVED = Counter(
+    "chat_realtime_events_received_total",
+    "Events this process read from Redis pub/sub (only for groups it has sockets in).",
+)
 
 READY = Gauge(
     "chat_ready",

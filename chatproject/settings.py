@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served by us: /api/docs/ works without the internet
     "django_prometheus",
+    "django_tasks",
+    "django_tasks_db",
     "csp",
     "corsheaders",
     "accounts",
@@ -127,27 +129,27 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
 # --- Redis: real-time events, presence, cache, channel layer ---------------------------
-# Events reach sockets through each process's hub (chatproject/realtime.py) over one
-# Redis pub/sub channel, REALTIME_CHANNEL. The Channels layer below carries no chat
-# traffic (the consumer opts out of it); readyz checks that it answers.
+# Events reach sockets through the project's channel layer (chatproject/layers.py), each
+# process's hub over per-room Redis pub/sub channels; readyz checks its subscriber.
 REDIS_URL = env_str("REDIS_URL")
 CACHE_PREFIX = env_str("CACHE_PREFIX", "chat")
 PRESENCE_PREFIX = f"{CACHE_PREFIX}:presence"
+# The hub's pub/sub (chatproject/realtime.py) may live on its own Redis or on a Redis
+# Cluster (sharded pub/sub: REDIS_CLUSTER=1, or a redis+cluster:// URL); cache and
+# presence stay on REDIS_URL.
+REALTIME_REDIS_URL = env_str("REALTIME_REDIS_URL", REDIS_URL)
+REDIS_CLUSTER = env_bool("REDIS_CLUSTER", False) or REALTIME_REDIS_URL.startswith("redis+cluster://")
+if REALTIME_REDIS_URL.startswith("redis+cluster://"):
+    REALTIME_REDIS_URL = "redis://" + REALTIME_REDIS_URL.removeprefix("redis+cluster://")
 # Redis pub/sub ignores database numbers: servers sharing a Redis but not a database
-# number (or prefix) must not hear each other's events.
-REALTIME_CHANNEL = f"{CACHE_PREFIX}:{urlsplit(REDIS_URL).path.strip('/') or '0'}:events"
+# number (or prefix) must not hear each other's events. Group channels are
+# `<prefix>g.<group>`, e.g. `chat:0:g.room.42`.
+REALTIME_CHANNEL_PREFIX = f"{CACHE_PREFIX}:{urlsplit(REDIS_URL).path.strip('/') or '0'}:"
+# How long a socket's hello waits for Redis to confirm its rooms' subscriptions.
+REALTIME_SUBSCRIBE_TIMEOUT = 5
+# The project's channel layer: Channels' API over the process's hub (embedded without Redis).
+CHANNEL_LAYERS = {"default": {"BACKEND": "chatproject.layers.HubChannelLayer"}}
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [REDIS_URL],
-                "capacity": env_int("CHANNEL_CAPACITY", 1000),
-                "expiry": 30,
-                "prefix": env_str("CHANNEL_PREFIX", "chat"),
-            },
-        }
-    }
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -156,10 +158,20 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# --- Task queue (chatproject/tasks.py) ---------------------------------------------------
+# django-tasks with its database backend: the queue is a table, no broker. A worker runs
+# `manage.py db_worker`; without Redis it runs as a thread of the server process instead.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+TASK_WORKER_IN_SERVER = env_bool("TASK_WORKER_IN_SERVER", not REDIS_URL)
+# Images: no thumbnail for more pixels than this (decompression bombs); thumbnails' longer side.
+IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 40_000_000)
+THUMBNAIL_SIZE = env_int("THUMBNAIL_SIZE", 400)
+# Rooms with more members than this get their message notifications made by the worker.
+NOTIFY_ON_QUEUE_MIN_MEMBERS = env_int("NOTIFY_ON_QUEUE_MIN_MEMBERS", 100)
 
 # --- Passwords -------------------------------------------------------------------------
 PASSWORD_HASHERS = [
@@ -238,7 +250,9 @@ STATIC_FROM_SOURCE = env_bool("STATIC_FROM_SOURCE", DEBUG)
 WHITENOISE_USE_FINDERS = STATIC_FROM_SOURCE
 WHITENOISE_ROOT = BASE_DIR / "static" / "root"  # /favicon.ico
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Attachments: under VAR_DIR, never inside the static or template folders, and never
+    # routed (MEDIA_URL has no URL pattern): they are served by access-checked views.
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": VAR_DIR / "media"}},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if STATIC_FROM_SOURCE
@@ -247,6 +261,46 @@ STORAGES = {
 }
 MEDIA_URL = "media/"
 MEDIA_ROOT = VAR_DIR / "media"
+
+# --- Attachments -------------------------------------------------------------------------
+ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+ATTACHMENT_QUOTA_BYTES = env_int("ATTACHMENT_QUOTA_BYTES", 1024 * 1024 * 1024)
+ATTACHMENT_ORPHAN_HOURS = env_int("ATTACHMENT_ORPHAN_HOURS", 24)
+# Files of deleted messages and removed attachments stay this long (unreachable) before
+# clean-up deletes them: downloads in flight finish, and a mistaken removal can be undone.
+ATTACHMENT_DELETE_GRACE_HOURS = env_int("ATTACHMENT_DELETE_GRACE_HOURS", 24)
+# Behind nginx: answer `X-Accel-Redirect: <prefix><storage name>` and let nginx send the bytes.
+ATTACHMENT_X_ACCEL_PREFIX = env_str("ATTACHMENT_X_ACCEL_PREFIX")
+# Uploads above this size go to a temporary file while they arrive; below it they are held
+# in memory. The temporary file sits beside the stored files when that folder is writable
+# (the same disk: storing it is a rename, and not a RAM-backed /tmp); else the system's.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+try:
+    FILE_UPLOAD_TEMP_DIR = MEDIA_ROOT / ".upload-tmp"
+    FILE_UPLOAD_TEMP_DIR.mkdir(parents=True, exist_ok=True)
+except OSError:  # a read-only file system with media on S3
+    FILE_UPLOAD_TEMP_DIR = None
+FILE_UPLOAD_PERMISSIONS = 0o640
+
+S3_BUCKET = env_str("S3_BUCKET")
+if S3_BUCKET:
+    # Any S3-compatible store (AWS, MinIO, Ceph, R2…) through django-storages; downloads
+    # are redirects to short-lived presigned URLs, so the bucket stays private.
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": env_str("S3_ENDPOINT_URL") or None,
+            "region_name": env_str("S3_REGION") or None,
+            "access_key": env_str("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("AWS_SECRET_ACCESS_KEY") or None,
+            "addressing_style": env_str("S3_ADDRESSING_STYLE") or None,
+            "querystring_expire": env_int("S3_PRESIGN_SECONDS", 300),
+            "default_acl": None,
+            "file_overwrite": False,
+            "signature_version": "s3v4",
+        },
+    }
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -325,6 +379,10 @@ TYPING_EXPIRY_SECONDS = 6
 TYPING_MIN_INTERVAL_SECONDS = 2
 # Read/delivered frames from one connection are coalesced over this window into one move.
 MARKER_COALESCE_SECONDS = 0.25
+# Bytes that may wait to be written to one socket before it is closed with 4008 (contract).
+WS_SEND_BUFFER_BYTES = env_int("WS_SEND_BUFFER_BYTES", 1024 * 1024)
+# How long a socket closed with 4008 is kept so a client that reads again sees the code.
+WS_SLOW_CLOSE_SECONDS = 10
 # On SIGTERM, sockets finish their frame and close with 1012 within this time (chatproject/shutdown.py).
 SHUTDOWN_GRACE_SECONDS = env_float("SHUTDOWN_GRACE_SECONDS", 10.0)
 

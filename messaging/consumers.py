@@ -2,22 +2,22 @@
 
 It authenticates, parses frames, hands them to the frame handlers (messaging/frames.py,
 which see it only as a `frames.Connection`) and maps domain errors to `error` frames.
-Delivery touches no database and no channel layer: the process's hub
-(`chatproject.realtime`) hands each event's ready-made text to the connections
-subscribed to its topics, and a connection keeps its subscriptions current from
-membership events.
+An authenticated connection is a channel of the project's channel layer
+(`chatproject.layers`) in its rooms' and its user's groups; the layer hands it each
+event's ready-made text (`deliver`), which goes to the socket through the connection's
+bounded `Outbox` (chatproject/outbox.py) without waiting for the network.
 """
 
 import asyncio
-import itertools
 import logging
-import os
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from accounts.authentication import identity_for_access_token
@@ -26,7 +26,8 @@ from chatproject import closecodes
 from chatproject.db import db_call
 from chatproject.errors import DomainError
 from chatproject.metrics import WEBSOCKET_CONNECTIONS, observe_delivery
-from chatproject.realtime import DROPPED, Hub, dumps, get_hub, room_topic, user_topic
+from chatproject.outbox import Outbox, spawn
+from chatproject.realtime import DROPPED, FRAME, dumps, room_topic, user_topic
 from chatproject.shutdown import Drainable
 from messaging import frames
 from messaging.markers import MarkerCoalescer
@@ -35,25 +36,24 @@ logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = closecodes.UNAUTHENTICATED
 CLOSE_TOO_BIG = closecodes.TOO_BIG
-_conn_numbers = itertools.count(1)
-_process_tag = f"{os.getpid()}.{os.urandom(3).hex()}"
 
 
 # Drainable: on SIGTERM every socket finishes its frame and is closed with 1012 (chatproject/shutdown.py).
 class ChatConsumer(Drainable, AsyncWebsocketConsumer):
     """One WebSocket; implements frames.Connection for the frame handlers."""
 
-    # No channel-layer channel per connection: the hub delivers (less memory, no
-    # receive task per socket, no per-recipient serialization).
-    channel_layer_alias = "__hub__"
+    # Channels would start a receive task per socket on its channel; this consumer
+    # asks the layer for a channel delivered to `deliver()` instead (_start_session).
+    channel_layer_alias = "__direct__"
+    channel_name = ""
 
     user = None
     user_id: int | None = None
     device_id: int | None = None  # the signed-in device (token family or web session), if known
     markers: MarkerCoalescer | None = None
     _conn_state: dict[str, Any] | None = None
-    held_events: list[dict] | None = None
-    hub: Hub | None = None
+    held_events: deque | None = None
+    outbox: Outbox | None = None
     _auth_timer: asyncio.Task | None = None
 
     async def dispatch(self, message: dict) -> None:
@@ -67,13 +67,13 @@ class ChatConsumer(Drainable, AsyncWebsocketConsumer):
 
     # --- connection lifecycle -----------------------------------------------------------
     async def connect(self) -> None:
-        self.conn_id = f"{_process_tag}.{next(_conn_numbers)}"
         self.rooms: set[int] = set()
         self.closed = False
         if origin_refused(self.scope):
             await self.close()  # before accept: the server answers the handshake with 403
             return
         await self.accept()
+        self.outbox = Outbox(self.base_send)
         token = bearer_token(self.scope)
         if token:
             await self._authenticate_token(token)
@@ -91,13 +91,14 @@ class ChatConsumer(Drainable, AsyncWebsocketConsumer):
             self._auth_timer.cancel()
         if self.markers is not None:
             self.markers.cancel()
+        if self.outbox is not None:
+            self.outbox.discard()
         if self.user is None:
             return
         WEBSOCKET_CONNECTIONS.dec()
-        if self.hub is not None:
-            for room_id in self.rooms:
-                self.hub.unsubscribe(room_topic(room_id), self)
-            self.hub.unsubscribe(user_topic(self.user_id), self)
+        if self.channel_name:
+            groups = [user_topic(self.user_id), *(room_topic(room_id) for room_id in self.rooms)]
+            self.channel_layer.forget_channel(self.channel_name, groups)
         await self.flush_markers()
         await frames.on_disconnect(self)
 
@@ -120,14 +121,13 @@ class ChatConsumer(Drainable, AsyncWebsocketConsumer):
             self._auth_timer.cancel()
         self.user, self.user_id, self.device_id = user, user.pk, device_id
         WEBSOCKET_CONNECTIONS.inc()  # disconnect() takes it back for every connection with a user
-        self.hub = await get_hub()
-        self.held_events: list[dict] | None = []  # events that arrive before hello wait for it
-        self.hub.subscribe(user_topic(user.pk), self)
+        self.held_events = deque()  # events that arrive before hello wait for it
+        self.channel_layer = get_channel_layer()
+        await self.channel_layer.new_channel(sink=self)  # sets self.channel_name
+        await self.channel_layer.group_add(user_topic(user.pk), self.channel_name)
         hello = await frames.on_authenticated(self)
         await self.send_frame(hello)
-        held, self.held_events = self.held_events, None
-        for event in held:
-            await self.on_event(event)
+        await self._run_held()
 
     def conn_state(self, key: str, factory: Callable[[], Any]) -> Any:
         """Per-connection state a frame handler keeps (a typing limiter), made on first
@@ -139,14 +139,18 @@ class ChatConsumer(Drainable, AsyncWebsocketConsumer):
             state = self._conn_state[key] = factory()
         return state
 
-    def join_room(self, room_id: int) -> None:
-        if room_id not in self.rooms:
-            self.rooms.add(room_id)
-            self.hub.subscribe(room_topic(room_id), self)
+    @property
+    def conn_id(self) -> str:
+        return self.channel_name  # events name it (skip_conn) to skip the sender's own echo
 
-    def leave_room(self, room_id: int) -> None:
+    async def join_rooms(self, room_ids: Iterable[int]) -> None:
+        new = [room_id for room_id in room_ids if room_id not in self.rooms]
+        self.rooms.update(new)
+        await asyncio.gather(*(self.channel_layer.group_add(room_topic(r), self.channel_name) for r in new))
+
+    async def leave_room(self, room_id: int) -> None:
         self.rooms.discard(room_id)
-        self.hub.unsubscribe(room_topic(room_id), self)
+        await self.channel_layer.group_discard(room_topic(room_id), self.channel_name)
 
     # --- frames from the client ----------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -200,34 +204,73 @@ class ChatConsumer(Drainable, AsyncWebsocketConsumer):
 
     # --- sending ---------------------------------------------------------------------------
     async def send_frame(self, frame: dict) -> None:
-        await self.send(text_data=dumps(frame))
+        self.outbox.put(dumps(frame))
+
+    async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        if self.outbox is None:  # before accept: the handshake is refused
+            await super().close(code, reason)
+        else:  # after what is queued for the socket
+            self.outbox.close(code or 1000)
 
     async def send_error(self, code: str, detail: str, ref: str | None = None) -> None:
         await self.send_frame({"type": "error", "code": code, "detail": detail, "ref": ref})
 
-    # --- events from the hub -----------------------------------------------------------------
-    async def on_event(self, event: dict) -> None:
+    # --- events from the channel layer ------------------------------------------------------
+    def deliver(self, message: dict) -> None:
+        """Called by the hub for each event of this connection's groups; never waits."""
         if self.closed:
             DROPPED.labels("connection_closed").inc()
+        elif self.held_events is not None:
+            self.held_events.append(message)
+        elif message["type"] == FRAME:
+            if self.outbox.put(message["text"]):
+                observe_delivery(message)
+        else:  # control messages await (a group_add); later events wait behind them
+            self.held_events = deque([message])
+            spawn(self._run_held())
+
+    async def _run_held(self) -> None:
+        held = self.held_events
+        while held:
+            message = held.popleft()
+            if self.closed:
+                DROPPED.labels("connection_closed").inc()
+                continue
+            if message["type"] == FRAME:
+                if self.outbox.put(message["text"]):
+                    observe_delivery(message)
+                continue
+            handler = CONTROL.get(message["type"])
+            if handler is None:
+                DROPPED.labels("unknown_type").inc()
+                continue
+            try:
+                await handler(self, message)
+            except Exception:
+                logger.exception("handling a %s event failed", message["type"])
+        self.held_events = None
+
+    async def chat_room_joined(self, message: dict) -> None:
+        await self.join_rooms([message["room"]])
+        self.outbox.put(message["text"])
+
+    async def chat_room_left(self, message: dict) -> None:
+        await self.leave_room(message["room"])
+        self.outbox.put(message["text"])
+
+    async def chat_disconnect(self, message: dict) -> None:
+        # A sign-out names its devices (or every device but `keep`); a ban names none.
+        devices, keep = message.get("devices"), message.get("keep")
+        if devices is not None and self.device_id not in devices:
             return
-        if self.held_events is not None:
-            self.held_events.append(event)
+        if keep is not None and self.device_id == keep:
             return
-        kind = event["kind"]
-        if kind == "frame":
-            await self.base_send({"type": "websocket.send", "text": event["text"]})
-            observe_delivery(event)
-        elif kind == "room_joined":
-            self.join_room(event["room"])
-            await self.base_send({"type": "websocket.send", "text": event["text"]})
-        elif kind == "room_left":
-            self.leave_room(event["room"])
-            await self.base_send({"type": "websocket.send", "text": event["text"]})
-        elif kind == "disconnect":
-            # A sign-out names its devices (or every device but `keep`); a ban names none.
-            devices, keep = event.get("devices"), event.get("keep")
-            if devices is not None and self.device_id not in devices:
-                return
-            if keep is not None and self.device_id == keep:
-                return
-            await self.close(code=event.get("code", CLOSE_UNAUTHENTICATED))
+        await self.close(code=message.get("code", CLOSE_UNAUTHENTICATED))
+
+
+# Only these types act on a connection: a group_send cannot reach websocket_* handlers.
+CONTROL = {
+    "chat.room_joined": ChatConsumer.chat_room_joined,
+    "chat.room_left": ChatConsumer.chat_room_left,
+    "chat.disconnect": ChatConsumer.chat_disconnect,
+}

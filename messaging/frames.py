@@ -7,7 +7,7 @@ own frame types with `register()` from their AppConfig.ready() (notifications:
 `typing`, `presence`), and add to `hello` through messaging.hooks.connection_opened.
 """
 
-from collections.abc import Awaitable, Callable, Set
+from collections.abc import Awaitable, Callable, Iterable, Set
 from typing import Any, Protocol, TypeVar
 
 from accounts.models import User
@@ -29,13 +29,13 @@ class Connection(Protocol):
     user: User
     user_id: int
     conn_id: str  # unique across processes; events name it to skip the sender's own echo
-    rooms: Set[int]  # the rooms it receives; changes only through join_room and membership events
+    rooms: Set[int]  # the rooms it receives; changes only through join_rooms and membership events
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
-        """Sends one frame to this connection's client."""
+        """Queues one frame for this connection's client (bounded; never waits for the network)."""
 
-    def join_room(self, room_id: int) -> None:
-        """Starts delivering the room's events to this connection."""
+    async def join_rooms(self, room_ids: Iterable[int]) -> None:
+        """Starts delivering these rooms' events; returns once every later event reaches it live."""
 
     def queue_marker(self, room_id: int, up_to: int, *, read: bool) -> None:
         """Moves a marker soon, coalesced with other marker frames (see messaging/markers.py)."""
@@ -67,10 +67,9 @@ async def on_authenticated(conn: Connection) -> dict[str, Any]:
     """Subscribes the connection to its user's rooms and builds `hello`."""
     user_id = conn.user.pk
     rooms = await db_call(room_ids_for_user)(user_id=user_id)
-    for room_id, _, _ in rooms:
-        conn.join_room(room_id)
-    # Read the markers again once subscribed: a message committed in between is then
-    # either delivered live or counted in last_seq, never neither.
+    await conn.join_rooms([room_id for room_id, _, _ in rooms])
+    # Read the markers again once Redis confirmed the subscriptions: a message committed
+    # in between is then either delivered live or counted in last_seq, never neither.
     rooms = await db_call(room_ids_for_user)(user_id=user_id)
     extras: dict[str, Any] = {}
     for answer in await connection_opened.asend(conn=conn):
@@ -103,6 +102,7 @@ async def handle_message_send(conn: Connection, frame: dict) -> None:
         body=frame.get("body"),
         client_id=client_id,
         reply_to=int_field(frame, "reply_to", required=False, minimum=1),
+        attachments=frame.get("attachments"),
         skip_conn=conn.conn_id,
     )
     if result.created:  # a resend of the same client_id is not a second message

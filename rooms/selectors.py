@@ -75,6 +75,10 @@ def room_members(*, room: Room) -> QuerySet[Membership]:
     return Membership.objects.filter(room=room).select_related("user").order_by("joined_at", "id")
 
 
+def member_count(*, room_id: int) -> int:
+    return Membership.objects.filter(room_id=room_id).count()
+
+
 def member_user_ids(*, room_id: int) -> list[int]:
     return list(Membership.objects.filter(room_id=room_id).values_list("user_id", flat=True))
 

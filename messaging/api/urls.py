@@ -1,8 +1,19 @@
 from django.urls import path
 
-from messaging.api import views
+from messaging.api import attachments, views
 
 urlpatterns = [
+    path("attachments/", attachments.AttachmentUploadView.as_view(), name="api-attachments"),
+    path(
+        "attachments/<int:attachment_id>/download/",
+        attachments.AttachmentFileView.as_view(),
+        name="api-attachment-download",
+    ),
+    path(
+        "attachments/<int:attachment_id>/thumbnail/",
+        attachments.AttachmentThumbnailView.as_view(),
+        name="api-attachment-thumbnail",
+    ),
     path("rooms/<int:room_id>/messages/", views.RoomMessagesView.as_view(), name="api-room-messages"),
     path("messages/<int:message_id>/", views.MessageDetailView.as_view(), name="api-message"),
     path("search/messages/", views.MessageSearchView.as_view(), name="api-search-messages"),

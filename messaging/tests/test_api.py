@@ -219,8 +219,8 @@ class TestHistory:
                 send(sender, small, f"small {i}")
             if i % 10 == 0:
                 message_services.message_delete(actor=sender, message_id=message.pk)
-        # The caller (token), the room, the page, the delivered and the read marker floors.
-        with django_assert_num_queries(5):
+        # The caller (token), the room, the page, its attachments, the delivered and the read marker floors.
+        with django_assert_num_queries(6):
             assert len(self.page(api, alice, small, limit=200)[0]) == 5
-        with django_assert_num_queries(5):
+        with django_assert_num_queries(6):
             assert len(self.page(api, alice, large, limit=200)[0]) == 100

@@ -38,6 +38,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = ROOT / "test-artifacts"
 LIVE_MS = 1000  # "appears live within a second"
 WAIT_MS = 10_000
+BACKOFF_MAX_MS = 15_000  # the cap in static/js/connection.js
 
 
 def on_postgres() -> bool:
@@ -346,7 +347,9 @@ def test_server_restart_reconnects_syncs_and_sends_the_queue(server, browser):
     expect(alice.locator("li.pending .msg-status")).to_have_attribute("aria-label", "Sending")
 
     server.start_again()
-    online(alice)
+    # The page retries on its own; the backoff may have grown while the server was down
+    # (slow to stop and start on a loaded machine), so allow one whole backoff period.
+    expect(alice.locator("body")).to_have_attribute("data-connection", "online", timeout=BACKOFF_MAX_MS + WAIT_MS)
     expect(alice.locator("#banner")).to_be_hidden()
     # Acked: bob has not seen it (he is not online), so it is sent, no longer sending.
     expect(message(alice, "typed while offline").locator(".msg-status")).to_have_attribute("data-status", "sent")

@@ -215,10 +215,10 @@ def test_room_list_query_count_does_not_grow_with_rooms(api, make_user, django_a
     _rooms_for(few, 2, peers)
     _rooms_for(many, 20, peers)
     # The caller (token), the memberships with their rooms, the direct rooms' members,
-    # the delivered and the read marker floors, the last messages.
-    with django_assert_num_queries(6):
+    # the delivered and the read marker floors, the last messages and their attachments.
+    with django_assert_num_queries(7):
         assert len(api.as_user(few).get(ROOMS).json()) == 2
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         rooms = api.as_user(many).get(ROOMS).json()
     assert len(rooms) == 20
     assert all(r["last_message"] is not None for r in rooms)
