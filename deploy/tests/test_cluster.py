@@ -190,7 +190,7 @@ async def test_rolling_restart_loses_no_acked_message_and_makes_no_duplicate(clu
 def test_cluster_stop_ends_exactly_its_processes(tmp_path, cluster):
     # The record names each process by pid and start time, so a reused pid is never signalled.
     record = json.loads((cluster.run_dir / "cluster.json").read_text())
-    assert set(record["processes"]) == {"web-0", "web-1", "nginx"}
-    assert sorted(cluster.alive()) == ["nginx", "web-0", "web-1"]
+    assert set(record["processes"]) == {"web-0", "web-1", "worker", "nginx"}
+    assert sorted(cluster.alive()) == ["nginx", "web-0", "web-1", "worker"]
     loaded = Cluster.load(cluster.run_dir)
     assert loaded.ports == cluster.ports and loaded.port == cluster.port
