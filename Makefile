@@ -55,6 +55,7 @@ format: $(VENV)/.dev
 SCALING_BASELINE ?= 056abe3
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.proxy $(BENCH_PROXY_ARGS)
 	taskset -c 1 $(BIN)/python -m bench.scaling --baseline-rev $(SCALING_BASELINE) --report docs/benchmarks-scaling.md $(SCALING_ARGS)
 
 clean:
