@@ -38,3 +38,7 @@ REDIS_ROUNDTRIP_SECONDS = Histogram(
     "Time of a Redis PING from this process.",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
+PRESENCE_STORE_ERRORS = Counter(
+    "chat_presence_store_errors_total",
+    "Presence store (Redis) calls that failed; presence degrades to offline meanwhile.",
+)

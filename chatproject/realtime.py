@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -124,6 +125,11 @@ class Hub:
             try:
                 await subscriber.on_event(event)
             except Exception:
+                if getattr(subscriber, "closed", False):
+                    # The socket closed under us (its disconnect handler has not run yet):
+                    # expected at the end of every connection, counted, not logged.
+                    DROPPED.labels("connection_closed").inc()
+                    continue
                 DROPPED.labels("send_failed").inc()
                 logger.exception("delivering an event failed")
 
@@ -145,6 +151,7 @@ class RedisTransport:
         self.client = aioredis.Redis.from_url(settings.REDIS_URL)
         self.outbox: asyncio.Queue[bytes] = asyncio.Queue()
         self.ready = asyncio.Event()
+        self.down = False  # the subscription failed and is not back yet
         self.tasks: list[asyncio.Task] = []
         # Prefixes what this hub publishes, so its listener can skip its own echo.
         self.origin = os.urandom(8).hex().encode() + b"|"
@@ -154,7 +161,22 @@ class RedisTransport:
             self.hub.loop.create_task(self._listen()),
             self.hub.loop.create_task(self._write()),
         ]
-        await asyncio.wait_for(self.ready.wait(), 10)
+        await self.wait_ready()
+
+    async def wait_ready(self) -> None:
+        """Waits for the subscription, unless Redis is known to be down.
+
+        Without Redis a process still serves: sockets connect, local delivery works, and
+        events from other processes show up as seq gaps that clients sync. So a socket
+        waits for the subscription only while it has not yet been seen failing.
+        """
+        if self.ready.is_set() or self.down:
+            return
+        try:
+            await asyncio.wait_for(self.ready.wait(), READY_WAIT_SECONDS)
+        except TimeoutError:
+            self.down = True
+            logger.warning("Redis event subscription not ready; serving without cross-process events")
 
     def send(self, topics: list[str], event: dict[str, Any]) -> None:
         self.outbox.put_nowait(self.origin + orjson.dumps({"topics": topics, "event": event}))
@@ -170,9 +192,9 @@ class RedisTransport:
                     for item in batch:
                         pipe.publish(self.channel, item)
                     await pipe.execute()
-            except Exception:
+            except Exception as exc:
                 DROPPED.labels("publish_failed").inc(len(batch))
-                logger.exception("publishing %d events to Redis failed", len(batch))
+                _warn_rarely(f"publishing {len(batch)} events to Redis failed ({type(exc).__name__}: {exc})")
                 await asyncio.sleep(0.5)
 
     async def _listen(self) -> None:
@@ -182,6 +204,7 @@ class RedisTransport:
                 await pubsub.subscribe(self.channel)
                 async for message in pubsub.listen():
                     if message["type"] == "subscribe":
+                        self.down = False
                         self.ready.set()
                         continue
                     if message["type"] != "message":
@@ -193,17 +216,32 @@ class RedisTransport:
                     await self.hub.deliver(envelope["topics"], envelope["event"])
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 # While disconnected, events published by other processes are lost to
                 # this one; its clients see seq gaps and sync.
+                self.ready.clear()
+                self.down = True
                 DROPPED.labels("subscriber_disconnected").inc()
-                logger.exception("Redis event subscription lost; reconnecting")
+                _warn_rarely(f"Redis event subscription lost ({type(exc).__name__}: {exc}); reconnecting")
                 await asyncio.sleep(0.5)
             finally:
                 try:
                     await pubsub.aclose()
                 except Exception:  # the connection is already gone
                     pass
+
+
+READY_WAIT_SECONDS = 10
+_last_warning: dict[str, float] = {}
+
+
+def _warn_rarely(text: str) -> None:
+    """One warning line per kind every 10 s: an outage must not write a traceback every half second."""
+    kind = text.split(" (")[0]
+    now = time.monotonic()
+    if now - _last_warning.get(kind, 0.0) >= 10:
+        _last_warning[kind] = now
+        logger.warning(text)
 
 
 _hubs_lock = threading.Lock()
@@ -219,8 +257,8 @@ async def get_hub() -> Hub:
         with _hubs_lock:
             hub = _current_hub = Hub(loop)
         await hub.start()
-    elif hub.transport is not None and not hub.transport.ready.is_set():
-        await asyncio.wait_for(hub.transport.ready.wait(), 10)
+    elif hub.transport is not None:
+        await hub.transport.wait_ready()
     return hub
 
 
@@ -241,7 +279,13 @@ def _publish_from_any_thread(topics: list[str], event: dict[str, Any]) -> None:
         # publish directly, for the sockets of the other processes.
         PUBLISHED.inc()
         envelope = b"sync|" + orjson.dumps({"topics": topics, "event": event})
-        _sync_client().publish(settings.REALTIME_CHANNEL, envelope)
+        try:
+            _sync_client().publish(settings.REALTIME_CHANNEL, envelope)
+        except Exception as exc:
+            # Redis is down: the data is committed already, a client sees the gap and
+            # syncs; the request that published must not fail for a hint.
+            DROPPED.labels("publish_failed").inc()
+            _warn_rarely(f"publishing an event to Redis failed ({type(exc).__name__}: {exc})")
     # Embedded default without a hub: no connection exists in this process to tell.
 
 
@@ -253,8 +297,17 @@ def _sync_client():
     client = _sync_clients.get(settings.REDIS_URL)
     if client is None:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        client = _sync_clients[settings.REDIS_URL] = redis.Redis.from_url(settings.REDIS_URL)
+        # One quick retry (a stale pooled connection after a Redis restart), then fail fast.
+        client = _sync_clients[settings.REDIS_URL] = redis.Redis.from_url(
+            settings.REDIS_URL,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        )
     return client
 
 

@@ -20,8 +20,8 @@ from django.conf import settings
 
 from accounts import services as account_services
 from accounts.ws import bearer_token, cookie_auth_allowed, origin_refused, session_user
-from chatproject.db import db_call
-from chatproject.errors import DomainError
+from chatproject.db import database_unavailable, db_call
+from chatproject.errors import DomainError, Unavailable
 from chatproject.realtime import DROPPED, Hub, dumps, get_hub, room_topic, user_topic
 from messaging import frames
 from notifications.typing import TypingLimiter
@@ -163,7 +163,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await frames.handle(self, frame)
         except DomainError as exc:
             await self.send_error(exc.code, exc.detail, ref)
-        except Exception:
+        except Exception as exc:
+            if database_unavailable(exc):
+                # Nothing was committed, so nothing is acked: the client sends it again later.
+                await self.send_error(Unavailable.code, Unavailable.default_detail, ref)
+                return
             logger.exception("frame handler failed", extra={"frame_type": str(frame.get("type"))[:50]})
             await self.send_error("internal", "The server could not handle this frame.", ref)
 
@@ -188,10 +192,37 @@ class ChatConsumer(AsyncWebsocketConsumer):
             except DomainError as exc:
                 if not self.closed:
                     await self.send_error(exc.code, exc.detail)
+            except Exception as exc:
+                # One marker that fails (the database went away) must not cost the others of this flush.
+                code = Unavailable.code if database_unavailable(exc) else "internal"
+                if code == "internal":
+                    logger.exception("moving a marker failed", extra={"room": room_id})
+                if not self.closed:
+                    await self.send_error(code, "The server could not move this marker; send it again.")
 
     # --- sending ---------------------------------------------------------------------------
     async def send_frame(self, frame: dict) -> None:
-        await self.send(text_data=dumps(frame))
+        await self._push(dumps(frame))
+
+    async def _push(self, text: str) -> None:
+        if self.closed:
+            DROPPED.labels("connection_closed").inc()
+            return
+        try:
+            await self.base_send({"type": "websocket.send", "text": text})
+        except (OSError, RuntimeError):
+            # The socket closed under us (the client went away, or we closed it) before
+            # its disconnect handler ran: expected at the end of every connection, so
+            # counted, not logged with a traceback per frame.
+            self.closed = True
+            DROPPED.labels("connection_closed").inc()
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        try:
+            await super().close(code=code, reason=reason)
+        except (OSError, RuntimeError):
+            pass  # already closed by the client: nothing left to tell it
+        self.closed = True
 
     async def send_error(self, code: str, detail: str, ref: str | None = None) -> None:
         await self.send_frame({"type": "error", "code": code, "detail": detail, "ref": ref})
@@ -206,12 +237,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         kind = event["kind"]
         if kind == "frame":
-            await self.base_send({"type": "websocket.send", "text": event["text"]})
+            await self._push(event["text"])
         elif kind == "room_joined":
             self.join_room(event["room"])
-            await self.base_send({"type": "websocket.send", "text": event["text"]})
+            await self._push(event["text"])
         elif kind == "room_left":
             self.leave_room(event["room"])
-            await self.base_send({"type": "websocket.send", "text": event["text"]})
+            await self._push(event["text"])
         elif kind == "disconnect":
             await self.close(code=event.get("code", CLOSE_UNAUTHENTICATED))

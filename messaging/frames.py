@@ -5,6 +5,7 @@ from typing import Any
 from accounts.selectors import user_public
 from chatproject.db import db_call
 from chatproject.errors import FieldErrors, Invalid
+from chatproject.ids import int_value
 from messaging import selectors, services
 from notifications import presence
 from notifications.selectors import unread_notification_count
@@ -14,12 +15,7 @@ from rooms.selectors import room_ids_for_user
 
 
 def _int_field(frame: dict, name: str, *, required: bool = True, minimum: int = 0) -> int | None:
-    value = frame.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise FieldErrors({name: [f"Must be an integer of at least {minimum}."]})
-    return value
+    return int_value(frame.get(name), field=name, minimum=minimum, required=required)
 
 
 def _str_field(frame: dict, name: str) -> str:

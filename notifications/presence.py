@@ -9,12 +9,16 @@ change: connections drop repeats of a change they already forwarded.
 import asyncio
 import logging
 import time
+from collections import deque
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.utils import timezone
 
 from chatproject.db import db_call
+from chatproject.metrics import EVENTS_DROPPED as DROPPED
+from chatproject.metrics import PRESENCE_STORE_ERRORS
 from chatproject.realtime import frame_event, publish, room_topic
 from notifications.presence_store import AWAY, OFFLINE, ONLINE, Presence, presence_store
 
@@ -33,11 +37,21 @@ def presence_frame(user_id: int, presence: Presence) -> dict:
 
 
 class PresenceHub:
-    """This process's open connections: conn id -> (user id, status)."""
+    """This process's open connections (conn id -> (user id, status)) and their queued store updates.
+
+    Connects, status changes and disconnects go to the store through one queue, in order,
+    a chunk per round trip: when a thousand sockets close within a second (the end of a
+    load run, a proxy restart), that is five pipelined calls, not a thousand callers
+    waiting for a pooled Redis connection. A store that is down loses only those
+    updates: presence degrades (the heartbeat writes the live connections again once it
+    is back), it never refuses a connection.
+    """
 
     def __init__(self) -> None:
         self.conns: dict[str, tuple[int, str]] = {}
         self.task: asyncio.Task | None = None
+        self.pending: deque[tuple[_Change, asyncio.Future]] = deque()
+        self.flusher: asyncio.Task | None = None
 
     def ensure_running(self) -> None:
         if self.task is None or self.task.done():
@@ -47,6 +61,38 @@ class PresenceHub:
         if self.task is not None:
             self.task.cancel()
             self.task = None
+
+    def submit(self, change: "_Change") -> asyncio.Future:
+        """Queues a store update; the future resolves (never fails) once its chunk is written."""
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((change, future))
+        if self.flusher is None or self.flusher.done():
+            self.flusher = asyncio.ensure_future(self._flush())
+        return future
+
+    async def _flush(self) -> None:
+        while self.pending:
+            batch = [self.pending.popleft() for _ in range(min(UPDATE_CHUNK, len(self.pending)))]
+            try:
+                results = await presence_store().update_many(
+                    [(c.user_id, c.conn_id, c.status) for c, _ in batch], settings.PRESENCE_TTL_SECONDS
+                )
+            except Exception as exc:  # Redis down or restarting: degrade, keep serving
+                store_unavailable(exc, len(batch))
+                results = [None] * len(batch)
+            seen = []
+            for (change, future), changed in zip(batch, results, strict=True):
+                if changed:
+                    _publish(change.user_id, change.room_ids, changed)
+                    if changed in (OFFLINE, ONLINE):
+                        seen.append(change.user_id)
+                if not future.done():
+                    future.set_result(changed)
+            if seen:
+                try:
+                    await db_call(_save_last_seen)(seen)
+                except Exception:  # the database is away; last_seen is a hint, the store has it too
+                    logger.warning("saving last_seen of %d users failed", len(seen), exc_info=True)
 
     async def _loop(self) -> None:
         heartbeat, sweep = settings.PRESENCE_HEARTBEAT_SECONDS, settings.PRESENCE_SWEEP_SECONDS
@@ -58,8 +104,32 @@ class PresenceHub:
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + sweep
                     await presence_sweep()
-            except Exception:
-                logger.exception("presence heartbeat failed")
+            except Exception as exc:
+                store_unavailable(exc, 0)
+
+
+@dataclass(frozen=True)
+class _Change:
+    user_id: int
+    conn_id: str
+    status: str | None  # None: the connection closed
+    room_ids: tuple[int, ...]
+
+
+UPDATE_CHUNK = 200
+_last_warning = 0.0
+
+
+def store_unavailable(exc: Exception, lost: int) -> None:
+    """Counts a failed store call; one log line (no traceback) per 10 s, not one per socket."""
+    global _last_warning
+    PRESENCE_STORE_ERRORS.inc()
+    if lost:
+        DROPPED.labels("presence_unavailable").inc(lost)
+    now = time.monotonic()
+    if now - _last_warning >= 10:
+        _last_warning = now
+        logger.warning("presence store unavailable (%s: %s); presence degrades", type(exc).__name__, exc)
 
 
 _hubs: dict[int, PresenceHub] = {}
@@ -74,28 +144,28 @@ def presence_hub() -> PresenceHub:
     return hub
 
 
-async def _publish(user_id: int, room_ids, status: str) -> None:
+def _publish(user_id: int, room_ids, status: str) -> None:
     frame = presence_frame(user_id, Presence(status, time.time()))
     # One event naming all the user's rooms: each connection gets it once, however many
     # rooms it shares with the user.
-    publish([room_topic(room_id) for room_id in room_ids], frame_event(frame, skip_user=user_id))
-    if status in (OFFLINE, ONLINE):
-        await db_call(_save_last_seen)(user_id)
+    try:
+        publish([room_topic(room_id) for room_id in room_ids], frame_event(frame, skip_user=user_id))
+    except Exception as exc:  # the channel layer is down: a presence frame is a hint
+        store_unavailable(exc, 1)
 
 
-def _save_last_seen(user_id: int) -> None:
+def _save_last_seen(user_ids: list[int]) -> None:
     from accounts.models import User
 
-    User.objects.filter(pk=user_id).update(last_seen=timezone.now())
+    User.objects.filter(pk__in=user_ids).update(last_seen=timezone.now())
 
 
 async def presence_connect(*, user_id: int, conn_id: str, room_ids) -> None:
+    """Records the connection before `hello`; if the store is down, the socket connects all the same."""
     hub = presence_hub()
     hub.conns[conn_id] = (user_id, ONLINE)
     hub.ensure_running()
-    changed = await presence_store().update(user_id, conn_id, ONLINE, settings.PRESENCE_TTL_SECONDS)
-    if changed:
-        await _publish(user_id, room_ids, changed)
+    await hub.submit(_Change(user_id, conn_id, ONLINE, tuple(room_ids)))
 
 
 async def presence_set(*, user_id: int, conn_id: str, status: str, room_ids) -> None:
@@ -103,17 +173,16 @@ async def presence_set(*, user_id: int, conn_id: str, status: str, room_ids) -> 
 
     if status not in SETTABLE:
         raise FieldErrors({"status": ['Must be "online" or "away".']})
-    presence_hub().conns[conn_id] = (user_id, status)
-    changed = await presence_store().update(user_id, conn_id, status, settings.PRESENCE_TTL_SECONDS)
-    if changed:
-        await _publish(user_id, room_ids, changed)
+    hub = presence_hub()
+    hub.conns[conn_id] = (user_id, status)
+    await hub.submit(_Change(user_id, conn_id, status, tuple(room_ids)))
 
 
 async def presence_disconnect(*, user_id: int, conn_id: str, room_ids) -> None:
-    presence_hub().conns.pop(conn_id, None)
-    changed = await presence_store().update(user_id, conn_id, None, settings.PRESENCE_TTL_SECONDS)
-    if changed:
-        await _publish(user_id, room_ids, changed)
+    """Queued, not awaited: a closing socket waits for nobody."""
+    hub = presence_hub()
+    hub.conns.pop(conn_id, None)
+    hub.submit(_Change(user_id, conn_id, None, tuple(room_ids)))
 
 
 async def presence_sweep() -> list[int]:
@@ -123,13 +192,23 @@ async def presence_sweep() -> list[int]:
     gone = await presence_store().sweep()
     for user_id in gone:
         rooms = await db_call(room_ids_for_user)(user_id=user_id)
-        await _publish(user_id, [room_id for room_id, _, _ in rooms], OFFLINE)
+        _publish(user_id, [room_id for room_id, _, _ in rooms], OFFLINE)
+    if gone:
+        await db_call(_save_last_seen)(gone)
     return gone
 
 
 def presence_of(*, user_ids: list[int]) -> dict[str, dict]:
-    """`presence/?users=`: one round trip to the store; last_seen falls back to the database."""
-    found = presence_store().get_many(user_ids)
+    """`presence/?users=`: one round trip to the store; last_seen falls back to the database.
+
+    With the store down, everyone reads as offline with the database's last_seen: the
+    page or app still works, it only cannot tell who is online right now.
+    """
+    try:
+        found = presence_store().get_many(user_ids)
+    except Exception as exc:
+        store_unavailable(exc, 0)
+        found = {user_id: Presence(OFFLINE, None) for user_id in user_ids}
     missing = [uid for uid, p in found.items() if p.last_seen is None]
     fallback = {}
     if missing:

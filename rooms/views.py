@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.selectors import user_directory
 from chatproject.errors import DomainError, FieldErrors, NotFound
+from chatproject.ids import int_param
 from messaging.shell import shell_context
 from notifications.presence import presence_of
 from rooms import selectors, services
@@ -84,9 +85,9 @@ def room_members(request, room_id: int):
         raise Http404("Room not found.") from None
     if request.method == "POST":
         try:
-            user_id = int(request.POST.get("user_id", ""))
+            user_id = int_param(request.POST.get("user_id", ""), field="user_id", minimum=1)
             membership = services.member_add(actor=request.user, room_id=room.pk, user_id=user_id)
-        except ValueError:
+        except FieldErrors:
             messages.error(request, "Choose someone to add.")
         except DomainError as exc:
             return _refused(request, exc, "room_members", room_id=room.pk)

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from accounts.api.serializers import UserSerializer
+from chatproject.ids import IdField
 
 
 class MessageSerializer(serializers.Serializer):
@@ -35,8 +36,8 @@ class MessageSendSerializer(serializers.Serializer):
     # Shapes only; the rules (length, membership, idempotency) live in messaging.services.
     body = serializers.CharField(trim_whitespace=False, allow_blank=True)
     client_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
-    reply_to = serializers.IntegerField(required=False, allow_null=True)
-    attachments = serializers.ListField(child=serializers.IntegerField(), required=False)
+    reply_to = IdField(required=False, allow_null=True)
+    attachments = serializers.ListField(child=IdField(), required=False)
 
 
 class MessageEditSerializer(serializers.Serializer):

@@ -3,7 +3,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chatproject.errors import FieldErrors
+from chatproject.ids import int_param
 from messaging import search, selectors, services
 from messaging.api.serializers import (
     MessageEditSerializer,
@@ -88,9 +88,5 @@ class MessageSearchView(APIView):
         "text with each match in <mark>…</mark>.",
     )
     def get(self, request):
-        room = request.query_params.get("room")
-        try:
-            room_id = int(room) if room not in (None, "") else None
-        except ValueError:
-            raise FieldErrors({"room": ["Must be a room id."]}) from None
+        room_id = int_param(request.query_params.get("room"), field="room", minimum=1, required=False)
         return Response(search.message_search(user=request.user, q=request.query_params.get("q", ""), room_id=room_id))
