@@ -36,7 +36,9 @@ def audit_room(room_id: int, logs: list[SendLog], clients: list[ChatClient]) -> 
     refused_for_good = {
         client_id for log in logs for client_id, codes in log.refused.items() if client_id not in log.acked
     }
-    stray = sum(1 for *_, client_id, _ in rows if client_id and (client_id not in attempted or client_id in refused_for_good))
+    stray = sum(
+        1 for *_, client_id, _ in rows if client_id and (client_id not in attempted or client_id in refused_for_good)
+    )
     truth = {seq: message_id for seq, message_id, *_ in rows}
     mismatches = sum(1 for client in clients if client.view(room_id).by_seq != truth)
     return RoomAudit(len(rows), len(acked), len(acked - stored_ids), duplicates, gaps, stray, mismatches)

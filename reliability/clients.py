@@ -82,6 +82,7 @@ class ChatClient:
                     open_timeout=CONNECT_TIMEOUT,
                     max_size=None,
                     ping_interval=None,
+                    close_timeout=2,
                 )
                 hello = json.loads(await asyncio.wait_for(ws.recv(), CONNECT_TIMEOUT))
             except (OSError, websockets.WebSocketException, TimeoutError) as exc:
@@ -267,7 +268,9 @@ async def rest_sender(post: Callable, room_id: int, prefix: str, stop: asyncio.E
             started = time.monotonic()
             try:
                 response = await asyncio.to_thread(
-                    post, f"/api/v1/rooms/{room_id}/messages/", json={"body": f"{prefix} message {number}", "client_id": client_id}
+                    post,
+                    f"/api/v1/rooms/{room_id}/messages/",
+                    json={"body": f"{prefix} message {number}", "client_id": client_id},
                 )
             except OSError:
                 log.unanswered += 1

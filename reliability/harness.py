@@ -6,6 +6,7 @@ is stopped (only by its own pid) when the scenario ends.
 """
 
 import asyncio
+import os
 import re
 import signal
 import socket
@@ -249,3 +250,37 @@ def server_env(*, database_url: str | None, redis_url: str | None, prefix: str, 
         "DB_POOL_MAX": "12",
         **extra,
     }
+
+
+def embedded_site(var_dir: Path, users: int = 2) -> dict:
+    """An embedded (SQLite) site in `var_dir`: migrated, with users in one public room and their tokens.
+
+    Made by a child process, because the test process is bound to PostgreSQL; the tokens
+    are signed with that site's own development secret, which its server will use too.
+    """
+    import json
+    import sys
+
+    from chatproject.testing import ROOT
+
+    env = {**os.environ, "VAR_DIR": str(var_dir), "DATABASE_URL": "", "REDIS_URL": "", "DEBUG": "1"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    script = f"""
+import json
+from accounts.tests.factories import access_token, create_user
+from rooms import services
+users = [create_user(f"emb{{i}}") for i in range({users})]
+room = services.room_create(creator=users[0], name="embedded", kind="public")
+for user in users[1:]:
+    services.room_join(user=user, room_id=room.pk)
+print(json.dumps({{"room": room.pk, "users": [u.pk for u in users], "tokens": [access_token(u) for u in users]}}))
+"""
+    out = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])

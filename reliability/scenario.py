@@ -55,7 +55,11 @@ class Readiness:
 
 def rest(server: Server, token: str, method: str, path: str, **kwargs) -> requests.Response:
     return requests.request(
-        method, server.http + path, headers={"Authorization": f"Bearer {token}"}, timeout=kwargs.pop("timeout", 15), **kwargs
+        method,
+        server.http + path,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=kwargs.pop("timeout", 15),
+        **kwargs,
     )
 
 

@@ -19,7 +19,10 @@ SEND_INTERVAL = 0.1
 
 
 def test_postgres_outage_never_acks_what_it_did_not_store(launch, redis_server, pg_proxy, report):
-    servers = (launch("daphne", redis=redis_server, proxy=pg_proxy), launch("uvicorn", redis=redis_server, proxy=pg_proxy))
+    servers = (
+        launch("daphne", redis=redis_server, proxy=pg_proxy),
+        launch("uvicorn", redis=redis_server, proxy=pg_proxy),
+    )
     world = make_world(USERS, prefix="po")
     result = asyncio.run(_run(world, servers, pg_proxy))
 
@@ -63,7 +66,9 @@ async def _run(world, servers, proxy) -> dict:
     ]
     for n in range(2):
         post = functools.partial(rest, servers[n], world.tokens[4 + n], "POST")
-        tasks.append(asyncio.ensure_future(rest_sender(post, world.room_id, f"r{n}", stop, rest_logs[n], SEND_INTERVAL)))
+        tasks.append(
+            asyncio.ensure_future(rest_sender(post, world.room_id, f"r{n}", stop, rest_logs[n], SEND_INTERVAL))
+        )
     readiness = [Readiness(server) for server in servers]
     pollers = [asyncio.ensure_future(r.poll(polling)) for r in readiness]
 
@@ -82,7 +87,9 @@ async def _run(world, servers, proxy) -> dict:
     logs = ws_logs + rest_logs
     pool_ok = 0
     for n in range(20):
-        response = await asyncio.to_thread(rest, servers[n % 2], world.tokens[0], "GET", f"/api/v1/rooms/{world.room_id}/")
+        response = await asyncio.to_thread(
+            rest, servers[n % 2], world.tokens[0], "GET", f"/api/v1/rooms/{world.room_id}/"
+        )
         pool_ok += response.status_code == 200
     await sync_all(clients, world.room_id)
     for client in clients:

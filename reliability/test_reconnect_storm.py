@@ -57,9 +57,7 @@ def test_reconnect_storm(launch, redis_server, report):
 
 async def _run(world, server) -> dict:
     urls = urls_of(server)
-    clients = [
-        ChatClient(urls, world.tokens[u], f"u{u}d{d}") for u in range(SENDERS, USERS) for d in range(DEVICES)
-    ]
+    clients = [ChatClient(urls, world.tokens[u], f"u{u}d{d}") for u in range(SENDERS, USERS) for d in range(DEVICES)]
     senders = [ChatClient(urls, world.tokens[u], f"sender{u}") for u in range(SENDERS)]
     await connect_all(senders)
     await connect_all(clients)
@@ -98,7 +96,9 @@ async def _run(world, server) -> dict:
         # The users who stayed away: offline through their disconnects (the TTL is far longer).
         away_ids = ",".join(str(world.users[u].pk) for u in sorted(away_users))
         while time.monotonic() - dropped_at < 30:
-            response = await asyncio.to_thread(rest, server, world.tokens[0], "GET", f"/api/v1/presence/?users={away_ids}")
+            response = await asyncio.to_thread(
+                rest, server, world.tokens[0], "GET", f"/api/v1/presence/?users={away_ids}"
+            )
             if all(p["status"] == "offline" for p in response.json().values()):
                 return time.monotonic() - dropped_at
             await asyncio.sleep(0.25)

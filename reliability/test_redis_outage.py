@@ -96,7 +96,9 @@ async def _run(world, first, second, redis_server) -> dict:
         await late.close()
     presence_statuses = set()
     for server in servers:
-        response = await asyncio.to_thread(rest, server, world.tokens[0], "GET", f"/api/v1/presence/?users={world.users[1].pk}")
+        response = await asyncio.to_thread(
+            rest, server, world.tokens[0], "GET", f"/api/v1/presence/?users={world.users[1].pk}"
+        )
         presence_statuses.add(response.status_code)
     await asyncio.sleep(max(0, OUTAGE_SECONDS - (time.monotonic() - killed_at)))
     redis_server.start()
@@ -107,13 +109,16 @@ async def _run(world, first, second, redis_server) -> dict:
 
     resumed = min((t for t in arrivals if t > restarted_at), default=float("inf")) - restarted_at
     ready_again = max(
-        min((at for at, status in r.samples if at > restarted_at and status == 200), default=float("inf")) - restarted_at
+        min((at for at, status in r.samples if at > restarted_at and status == 200), default=float("inf"))
+        - restarted_at
         for r in readiness
     )
     polling.set()
     await asyncio.gather(*pollers)
     await sync_all(clients, world.room_id)
-    response = await asyncio.to_thread(rest, first, world.tokens[1], "GET", f"/api/v1/presence/?users={world.users[0].pk}")
+    response = await asyncio.to_thread(
+        rest, first, world.tokens[1], "GET", f"/api/v1/presence/?users={world.users[0].pk}"
+    )
     presence_after = response.json()[str(world.users[0].pk)]["status"]
     for client in clients:
         await client.close()

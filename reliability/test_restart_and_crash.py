@@ -20,7 +20,10 @@ OFFLINE_WITHIN = int(FAST_PRESENCE["PRESENCE_TTL_SECONDS"]) + int(FAST_PRESENCE[
 
 
 def test_rolling_restart_then_crash(launch, redis_server, report):
-    fleet = [launch("daphne", redis=redis_server, **FAST_PRESENCE), launch("uvicorn", redis=redis_server, **FAST_PRESENCE)]
+    fleet = [
+        launch("daphne", redis=redis_server, **FAST_PRESENCE),
+        launch("uvicorn", redis=redis_server, **FAST_PRESENCE),
+    ]
     world = make_world(USERS, prefix="rc")
     result = asyncio.run(_run(world, fleet, launch, redis_server))
 
