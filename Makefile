@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-reliability lint format migrate bench clean
+.PHONY: run serve cluster cluster-stop test test-reliability lint format migrate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,20 @@ migrate: $(VENV)/.runtime
 
 run: migrate
 	@echo ""
-	@echo "  Chat server: open http://$(HOST):$(PORT)/ in your browser (Ctrl-C stops it)."
+	@echo "  Chat server: open http://$(HOST):$(PORT)/ in your browser (Ctrl-C stops it and its task worker)."
 	@echo ""
-	$(BIN)/daphne -b $(HOST) -p $(PORT) chatproject.asgi:application
+	$(BIN)/python -m chatproject.devserver $(HOST) $(PORT)
+
+# The production command (uvicorn, several workers): see deploy/serve.sh and docs/deploy.md.
+serve: $(VENV)/.runtime
+	deploy/serve.sh
+
+# N production processes behind nginx on this machine (needs DATABASE_URL and REDIS_URL).
+cluster: $(VENV)/.runtime
+	$(BIN)/python -m deploy.cluster start
+
+cluster-stop: $(VENV)/.runtime
+	$(BIN)/python -m deploy.cluster stop
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -44,8 +55,12 @@ format: $(VENV)/.dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The scaling figure (server CPU per frame at 1-8 processes) beside the design before
+# per-room subscriptions (SCALING_BASELINE, a git revision).
+SCALING_BASELINE ?= 056abe3
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	taskset -c 1 $(BIN)/python -m bench.scaling --baseline-rev $(SCALING_BASELINE) --report docs/benchmarks-scaling.md $(SCALING_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -59,7 +59,7 @@ def api():
 @pytest.fixture
 def moderator(client, make_user):
     """A site moderator, logged in with the `client` fixture (the admin tests' user)."""
-    from rooms.tests.factories import make_moderator
+    from testsupport.factories import make_moderator
 
     user = make_moderator(make_user("mod"))
     client.force_login(user)

@@ -40,3 +40,19 @@ class LoginForm(AuthenticationForm):
                 raise self.get_invalid_login_error()
             self.confirm_login_allowed(self.user_cache)
         return self.cleaned_data
+
+
+class PasswordChangeForm(forms.Form):
+    old_password = forms.CharField(label="Current password", widget=forms.PasswordInput, strip=False)
+    new_password = forms.CharField(label="New password", widget=forms.PasswordInput, strip=False)
+
+    def save(self, *, user, keep_device_id: int | None) -> bool:
+        """Changes the password through the same service as the API; field errors land on the form."""
+        try:
+            services.user_change_password(user=user, keep_device_id=keep_device_id, **self.cleaned_data)
+        except FieldErrors as exc:
+            for field, messages in exc.fields.items():
+                for message in messages:
+                    self.add_error(field if field in self.fields else None, message)
+            return False
+        return True

@@ -8,6 +8,7 @@ from accounts.models import MODERATORS_GROUP
 MODERATOR_PERMISSIONS = [
     "accounts.view_user",
     "accounts.change_user",
+    "accounts.view_auditlog",
     "rooms.view_room",
     "rooms.change_room",
     "rooms.delete_room",
@@ -17,6 +18,8 @@ MODERATOR_PERMISSIONS = [
     "messaging.view_message",
     "messaging.change_message",
     "messaging.delete_message",
+    "messaging.view_attachment",
+    "messaging.change_attachment",
     "notifications.view_notification",
 ]
 

@@ -1,3 +1,5 @@
+from datetime import datetime
+
 from django.db.models import Q, QuerySet
 
 from accounts.models import User
@@ -16,6 +18,6 @@ def users_by_ids(ids: list[int]) -> dict[int, User]:
     return User.objects.filter(pk__in=ids, is_active=True).in_bulk()
 
 
-def user_public(user: User) -> dict:
-    """The user as every other user sees it, on the wire."""
-    return {"id": user.pk, "username": user.username, "display_name": user.shown_name}
+def users_last_seen(*, user_ids: list[int]) -> dict[int, datetime | None]:
+    """When each user was last seen, as stored (the presence store may know better)."""
+    return dict(User.objects.filter(pk__in=user_ids).values_list("pk", "last_seen"))

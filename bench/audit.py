@@ -23,7 +23,7 @@ async def audit_ours(ctx: Ctx, fleet: Fleet) -> dict[str, Any]:
     """
     assert ctx.rest is not None
     rest = ctx.rest
-    hub = ctx.hub
+    shared = ctx.shared
     t0 = time.monotonic()
     rooms = list(fleet.members)
 
@@ -52,7 +52,7 @@ async def audit_ours(ctx: Ctx, fleet: Fleet) -> dict[str, Any]:
         for m in msgs:
             if m.get("client_id"):
                 by_cid[m["client_id"]] = m
-    for cid, acked in hub.acked.items():
+    for cid, acked in shared.acked.items():
         if int(acked["room"]) not in histories:
             continue
         stored = by_cid.get(cid)
@@ -60,7 +60,7 @@ async def audit_ours(ctx: Ctx, fleet: Fleet) -> dict[str, Any]:
             acked_missing += 1
         elif stored["id"] != acked["id"] or int(stored["seq"]) != int(acked["seq"]):
             acked_mismatch += 1
-    acked_here = sum(1 for m in hub.acked.values() if int(m["room"]) in histories)
+    acked_here = sum(1 for m in shared.acked.values() if int(m["room"]) in histories)
     if db_messages != acked_here:
         problems.append(f"database has {db_messages} messages, {acked_here} were acked")
 
@@ -95,7 +95,7 @@ async def audit_ours(ctx: Ctx, fleet: Fleet) -> dict[str, Any]:
         "tail_recovered": behind_before - lost,
         "lost": lost,
         "problems": problems[:20],
-        "contract_notes": sorted(hub.contract_notes),
+        "contract_notes": sorted(shared.contract_notes),
         "seconds": time.monotonic() - t0,
         "passed": ok,
     }

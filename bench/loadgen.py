@@ -24,7 +24,7 @@ from typing import Any
 from bench.api import ConnPool, UserPool
 from bench.restload import rest_posts
 from bench.scenarios import Ctx, idle, stepped
-from bench.wsclient import Hub
+from bench.wsclient import SharedState
 
 
 def add_load_args(p: argparse.ArgumentParser) -> None:
@@ -84,7 +84,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     for s in args.server:
         host, _, port = s.rpartition(":")
         servers.append((host or "127.0.0.1", int(port)))
-    ctx = Ctx(args=args, mode=args.mode, hub=Hub(), servers=servers, pids=args.server_pid)
+    ctx = Ctx(args=args, mode=args.mode, shared=SharedState(), servers=servers, pids=args.server_pid)
     if args.mode == "ours":
         ctx.rest = ConnPool(*servers[0], size=args.rest_concurrency)
         ctx.users = UserPool(ctx.rest, args.users_file, args.user_prefix, args.rest_concurrency)
@@ -113,7 +113,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         if ctx.rest is not None:
             await ctx.rest.close()
-    results["contract_notes"] = sorted(ctx.hub.contract_notes)
+    results["contract_notes"] = sorted(ctx.shared.contract_notes)
     return results
 
 

@@ -75,7 +75,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--smoke", action="store_true", help="tiny run (< 30 s), for smoke tests")
     p.add_argument("--targets", default="ours,reference,reference+pg", help=f"of {', '.join(SPECS)}")
-    p.add_argument("--scenarios", default="A,B,C,D,E", help="comma list of A,B,C,D,E")
+    p.add_argument(
+        "--scenarios",
+        default="A,B,C,D,E",
+        help="comma list of A,B,C,D,E; M (files and search, bench/media.py) on demand",
+    )
     p.add_argument("--report", type=Path, help="Markdown output (default docs/benchmarks.md)")
     p.add_argument("--workdir", type=Path, help="logs and raw JSON (default: a new temp dir)")
     p.add_argument("--server-cores", default="0", help="taskset list for the server ('' = none)")
@@ -195,7 +199,15 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     t0 = time.monotonic()
     interrupted = False
+    scenarios = [s.strip().upper() for s in args.scenarios.split(",") if s.strip()]
+    media_result = None
     try:
+        if "M" in scenarios:
+            from bench import media
+
+            media_result = media.run(media.parse_args(["--server-cores", args.server_cores]), workdir, commands)
+        if set(scenarios) == {"M"}:
+            targets = []
         for target in targets:
             try:
                 results[target] = run_target(target, args, workdir, commands)
@@ -225,7 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     if interrupted:
         text = "**FAILED**: run interrupted\n\n" + text
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(text)
+    if targets:
+        report.write_text(text)
+    if media_result is not None:
+        from bench import media
+
+        media.write_section(report, media.render(media_result, meta["machine"]))
     print("\n" + summary + "\n", flush=True)
     failed = interrupted or "**FAILED**" in text
     print(f"{'FAILED' if failed else 'OK'}: report written to {report} in {time.monotonic() - t0:.0f}s")

@@ -12,7 +12,7 @@ from typing import Any
 from bench.api import ConnPool, UserPool, bounded, create_room, join_room
 from bench.audit import audit_ours
 from bench.stats import CpuMeter, Step, proc_rss_kib
-from bench.wsclient import Hub, OursClient, RefClient
+from bench.wsclient import OursClient, RefClient, SharedState
 
 Client = OursClient | RefClient
 
@@ -21,7 +21,7 @@ Client = OursClient | RefClient
 class Ctx:
     args: argparse.Namespace
     mode: str  # "ours" | "reference"
-    hub: Hub
+    shared: SharedState
     servers: list[tuple[str, int]]  # (host, port) per server process
     pids: list[int]
     users: UserPool | None = None
@@ -68,13 +68,13 @@ async def build_fleet(ctx: Ctx, name: str, conns: int, n_rooms: int, n_senders: 
         print(f"  {n_rooms} rooms, {len(joins)} joins in {time.monotonic() - t0:.1f}s", flush=True)
         rooms: list[Any] = room_ids
         clients: list[Client] = [
-            OursClient(ctx.hub, ctx.ws_url(i, "/ws/"), u.access, a.gap_grace) for i, u in enumerate(users)
+            OursClient(ctx.shared, ctx.ws_url(i, "/ws/"), u.access, a.gap_grace) for i, u in enumerate(users)
         ]
         owners = {room_ids[k]: users[firsts[k]] for k in range(n_rooms)}
     else:
         rooms = [f"{ctx.tag}_{name}_{k}" for k in range(n_rooms)]
         clients = [
-            RefClient(ctx.hub, ctx.ws_url(i, f"/ws/chat/{rooms[k]}/"), rooms[k]) for i, k in enumerate(room_of_conn)
+            RefClient(ctx.shared, ctx.ws_url(i, f"/ws/chat/{rooms[k]}/"), rooms[k]) for i, k in enumerate(room_of_conn)
         ]
         owners = {}
     members: dict[Any, list[Client]] = {r: [] for r in rooms}
@@ -116,10 +116,10 @@ async def close_all(clients: list[Client]) -> None:
     await bounded(clients, lambda c: c.close(), 200)
 
 
-def _ours_behind(fleet: Fleet, hub: Hub) -> int:
+def _ours_behind(fleet: Fleet, shared: SharedState) -> int:
     total = 0
     for room, clients in fleet.members.items():
-        target = hub.room_max_acked.get(room, 0)
+        target = shared.room_max_acked.get(room, 0)
         for c in clients:
             assert isinstance(c, OursClient)
             total += c.behind(room, target)
@@ -131,8 +131,8 @@ def _pending(fleet: Fleet) -> int:
 
 
 async def run_step(ctx: Ctx, fleet: Fleet, rate: float, step_no: int, seconds: float) -> Step:
-    a, hub = ctx.args, ctx.hub
-    step = hub.step = Step(rate=rate)
+    a, shared = ctx.args, ctx.shared
+    step = shared.step = Step(rate=rate)
     step.planned = max(1, int(rate * seconds))
     alive_before = sum(1 for c in fleet.clients if not c.closed)
     meter = CpuMeter(ctx.pids)
@@ -164,7 +164,7 @@ async def run_step(ctx: Ctx, fleet: Fleet, rate: float, step_no: int, seconds: f
     gap_poke = time.monotonic() + a.drain_seconds / 3
     while time.monotonic() < deadline:
         if ctx.mode == "ours":
-            if _pending(fleet) == 0 and _ours_behind(fleet, hub) == 0:
+            if _pending(fleet) == 0 and _ours_behind(fleet, shared) == 0:
                 break
             if time.monotonic() > gap_poke:
                 gap_poke = deadline
@@ -181,7 +181,7 @@ async def run_step(ctx: Ctx, fleet: Fleet, rate: float, step_no: int, seconds: f
             if isinstance(c, OursClient):
                 c.expired.update(c.pending)
                 c.pending.clear()
-        step.lost = _ours_behind(fleet, hub)
+        step.lost = _ours_behind(fleet, shared)
     else:
         step.lost = max(0, step.expected - step.received)
         for c in fleet.clients:
@@ -218,7 +218,7 @@ async def stepped(ctx: Ctx, name: str, conns: int, rooms: int, senders: int) -> 
             await asyncio.sleep(a.step_pause)
         audit = await audit_ours(ctx, fleet) if ctx.mode == "ours" else None
     finally:
-        ctx.hub.step = Step(rate=0)
+        ctx.shared.step = Step(rate=0)
         await close_all(fleet.clients)
     return {
         "scenario": name,
@@ -245,12 +245,12 @@ async def idle(ctx: Ctx) -> dict[str, Any]:
         assert ctx.users is not None
         users = await ctx.users.ensure(min(n, a.c_users), a.token_max_age)
         clients = [
-            OursClient(ctx.hub, ctx.ws_url(i, "/ws/"), users[i % len(users)].access, a.gap_grace) for i in range(n)
+            OursClient(ctx.shared, ctx.ws_url(i, "/ws/"), users[i % len(users)].access, a.gap_grace) for i in range(n)
         ]
         rooms = [None] * n
     else:
         rooms = [f"{ctx.tag}_idle_{i // 10}" for i in range(n)]
-        clients = [RefClient(ctx.hub, ctx.ws_url(i, f"/ws/chat/{r}/"), r) for i, r in enumerate(rooms)]
+        clients = [RefClient(ctx.shared, ctx.ws_url(i, f"/ws/chat/{r}/"), r) for i, r in enumerate(rooms)]
     await asyncio.sleep(1.0)
     rss0 = sum(proc_rss_kib(p) for p in ctx.pids)
     t0 = time.monotonic()

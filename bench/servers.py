@@ -22,6 +22,8 @@ VENV_BIN = Path(sys.executable).parent
 PG_ADMIN_DSN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
 PG_URL_BASE = os.environ.get("BENCH_PG_BASE", "postgres://postgres@127.0.0.1:5432")
 REDIS_BASE = os.environ.get("BENCH_REDIS_BASE", "redis://127.0.0.1:6379")
+# Engineers sharing one PostgreSQL run the harness side by side under different prefixes.
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "bench")
 
 
 @dataclass
@@ -65,7 +67,7 @@ _SECRET = secrets.token_urlsafe(48)
 def ours_spec() -> ServerSpec:
     # A cheap Argon2 cost: setup logs in ~1000 users; the default cost would take minutes.
     cheap_logins = {"ARGON2_TIME_COST": "1", "ARGON2_MEMORY_KIB": "1024", "ARGON2_PARALLELISM": "1"}
-    return ServerSpec("ours", "chatproject.asgi:application", "bench_chat", 11, extra_env=cheap_logins)
+    return ServerSpec("ours", "chatproject.asgi:application", f"{DB_PREFIX}_chat", 11, extra_env=cheap_logins)
 
 
 def ours_uvicorn_spec() -> ServerSpec:
@@ -78,7 +80,7 @@ def reference_spec(persist: bool) -> ServerSpec:
     return ServerSpec(
         "reference+pg" if persist else "reference",
         "bench.reference.asgi:application",
-        "bench_reference",
+        f"{DB_PREFIX}_reference",
         12,
         settings_module="bench.reference.settings",
         extra_env={"REFERENCE_PERSIST": "1" if persist else "0"},
@@ -89,6 +91,11 @@ def reset_database(db_name: str) -> None:
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{db_name}"')
+
+
+def drop_database(db_name: str) -> None:
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
 
 
 def flush_redis(db: int) -> None:
@@ -110,8 +117,9 @@ def taskset_prefix(cores: str | None) -> list[str]:
 
 
 class ServerProc:
-    def __init__(self, spec: ServerSpec, port: int, cores: str | None, logdir: Path) -> None:
+    def __init__(self, spec: ServerSpec, port: int, cores: str | None, logdir: Path, cwd: Path = REPO) -> None:
         self.spec = spec
+        self.cwd = cwd  # another checkout, to measure an older design beside this one
         self.port = port
         self.cores = cores
         self.logpath = logdir / f"{spec.name}-{port}.log"
@@ -135,7 +143,7 @@ class ServerProc:
         log = open(self.logpath, "ab")
         self.proc = subprocess.Popen(
             self.cmd,
-            cwd=REPO,
+            cwd=self.cwd,
             env=self.spec.env(),
             stdout=log,
             stderr=subprocess.STDOUT,

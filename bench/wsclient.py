@@ -34,7 +34,7 @@ def body_time_ns(body: str) -> int | None:
         return None
 
 
-class Hub:
+class SharedState:
     """State shared by all clients of one load generator process."""
 
     def __init__(self) -> None:
@@ -91,8 +91,8 @@ class _Connection:
 class OursClient(_Connection):
     """One authenticated /ws/ connection to our server."""
 
-    def __init__(self, hub: Hub, url: str, token: str, gap_grace: float) -> None:
-        self.hub = hub
+    def __init__(self, shared: SharedState, url: str, token: str, gap_grace: float) -> None:
+        self.shared = shared
         self.url = url
         self.token = token
         self.gap_grace = gap_grace
@@ -119,7 +119,7 @@ class OursClient(_Connection):
             raise RuntimeError(f"no hello within {timeout}s ({self.close_reason})") from exc
         for room in expect_rooms:
             if room not in self.rooms:
-                self.hub.note(f"hello did not list room {room}; assuming last_seq=0")
+                self.shared.note(f"hello did not list room {room}; assuming last_seq=0")
                 self.rooms[room] = RoomView()
 
     async def send_json(self, obj: dict[str, Any]) -> None:
@@ -136,7 +136,7 @@ class OursClient(_Connection):
         if view.sync_inflight or self.closed:
             return
         view.sync_inflight = True
-        self.hub.step.sync_requests += 1
+        self.shared.step.sync_requests += 1
         task = asyncio.ensure_future(self._send_quiet({"type": "sync", "room": room, "after": view.last}))
         self._bg.add(task)
         task.add_done_callback(self._bg.discard)
@@ -166,9 +166,9 @@ class OursClient(_Connection):
 
     def _on_frame(self, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
-        hub = self.hub
+        shared = self.shared
         if kind == "message.new":
-            hub.step.frames += 1
+            shared.step.frames += 1
             self._arrive(msg["message"], live=True)
         elif kind == "message.ack":
             self._on_ack(msg)
@@ -181,32 +181,32 @@ class OursClient(_Connection):
         elif kind == "pong":
             self.pongs += 1
         elif kind == "error":
-            hub.step.errors[str(msg.get("code"))] += 1
-            hub.note(f"error frame {msg.get('code')}: {str(msg.get('detail'))[:200]}")
+            shared.step.errors[str(msg.get("code"))] += 1
+            shared.note(f"error frame {msg.get('code')}: {str(msg.get('detail'))[:200]}")
             ref = msg.get("ref")
             if isinstance(ref, str) and self.pending.pop(ref, None) is not None:
-                hub.step.errors["send_rejected"] += 1
+                shared.step.errors["send_rejected"] += 1
             if str(msg.get("code")) in ("sync_failed", "not_member"):
                 for view in self.rooms.values():
                     view.sync_inflight = False
 
     def _on_ack(self, msg: dict[str, Any]) -> None:
-        hub = self.hub
+        shared = self.shared
         cid = msg.get("client_id")
         message = msg.get("message") or {}
         sent = self.pending.pop(cid, None) if isinstance(cid, str) else None
         if sent is not None:
-            hub.step.acked += 1
-            hub.step.ack_latencies_us.append((now_ns() - sent) // 1000)
+            shared.step.acked += 1
+            shared.step.ack_latencies_us.append((now_ns() - sent) // 1000)
         elif isinstance(cid, str) and cid in self.expired:
             self.expired.discard(cid)  # late ack of an earlier, failed step: still a stored message
         else:
-            hub.note("message.ack for an unknown/duplicate client_id")
+            shared.note("message.ack for an unknown/duplicate client_id")
             return
         room, seq = int(message["room"]), int(message["seq"])
-        hub.acked[cid] = message
-        if seq > hub.room_max_acked.get(room, 0):
-            hub.room_max_acked[room] = seq
+        shared.acked[cid] = message
+        if seq > shared.room_max_acked.get(room, 0):
+            shared.room_max_acked[room] = seq
         view = self.rooms.setdefault(room, RoomView())
         if seq > view.last and seq not in view.ahead:
             view.ahead.add(seq)
@@ -225,11 +225,11 @@ class OursClient(_Connection):
             self._schedule_gap_check(room)
 
     def _arrive(self, m: dict[str, Any], live: bool) -> None:
-        step = self.hub.step
+        step = self.shared.step
         room, seq = int(m["room"]), int(m["seq"])
         view = self.rooms.get(room)
         if view is None:
-            self.hub.note(f"message for room {room} not announced in hello")
+            self.shared.note(f"message for room {room} not announced in hello")
             view = self.rooms[room] = RoomView(last=seq - 1)
         if seq <= view.last or seq in view.ahead:
             if not live:
@@ -279,8 +279,8 @@ class OursClient(_Connection):
 class RefClient(_Connection):
     """One connection to the reference tutorial consumer at /ws/chat/<room>/."""
 
-    def __init__(self, hub: Hub, url: str, room: str) -> None:
-        self.hub = hub
+    def __init__(self, shared: SharedState, url: str, room: str) -> None:
+        self.shared = shared
         self.url = url
         self.room = room
         self.ws: ClientConnection | None = None
@@ -301,7 +301,7 @@ class RefClient(_Connection):
         assert self.ws is not None
         try:
             async for raw in self.ws:
-                step = self.hub.step
+                step = self.shared.step
                 step.frames += 1
                 body = orjson.loads(raw).get("message") or ""
                 key = body.split(" ", 2)[1] if body.count(" ") >= 1 else body

@@ -6,15 +6,29 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatproject.settings")
 django.setup(set_prefix=False)
 
+from chatproject.daphne_compat import allow_protocol_close_codes, disable_form_parsing  # noqa: E402
 from chatproject.middleware import run_middleware_sync  # noqa: E402  (needs settings)
 
+allow_protocol_close_codes()  # 1012 on SIGTERM, also under daphne
+disable_form_parsing()  # uploads stay in daphne's temporary file, not in memory
 run_middleware_sync()  # one thread hop per request instead of one per middleware hook
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
+from django.conf import settings  # noqa: E402
 
+from chatproject.bodylimit import BodyLimit  # noqa: E402
+from messaging.files import upload_body_limit  # noqa: E402
 from messaging.routing import websocket_urlpatterns  # noqa: E402
 
+if settings.TASK_WORKER_IN_SERVER:
+    # Without Redis only this process can reach its sockets, so it runs the queue itself.
+    from chatproject.tasks import start_worker_thread
+
+    start_worker_thread()
+
+# Uploads are refused past their limit before Django reads the body (see chatproject/bodylimit.py).
+http_app = BodyLimit(django_asgi_app, {"/api/v1/attachments/": upload_body_limit})
 # The consumer checks Origin and credentials itself (accounts/ws.py): no middleware
 # stack kept alive per socket.
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)})
+application = ProtocolTypeRouter({"http": http_app, "websocket": URLRouter(websocket_urlpatterns)})

@@ -17,6 +17,12 @@ class NotFound(DomainError):
     default_detail = "Not found."
 
 
+class NotAuthenticated(DomainError):
+    code = "not_authenticated"
+    status = 401
+    default_detail = "Authentication credentials were not provided or are no longer valid."
+
+
 class PermissionDenied(DomainError):
     code = "permission_denied"
     status = 403
@@ -29,6 +35,8 @@ class Invalid(DomainError):
 
 
 class TooLarge(DomainError):
+    """A request body over its limit (an upload): 413. A too-long field is FieldTooLarge."""
+
     code = "too_large"
     status = 413
     default_detail = "Too large."

@@ -1,12 +1,18 @@
-"""Liveness and readiness probes."""
+"""Operations endpoints: liveness, readiness and this process's Prometheus metrics."""
 
 import asyncio
-import uuid
+import hmac
+import time
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
-from django.db import connection
-from django.http import JsonResponse
+from django.conf import settings
+from django.db import connection, connections
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django_prometheus.exports import ExportToDjangoView
+
+from chatproject import shutdown
+from chatproject.metrics import DB_POOL_IN_USE, READY, REDIS_ROUNDTRIP_SECONDS
+from chatproject.realtime import realtime_ready
 
 PROBE_TIMEOUT_SECONDS = 3
 
@@ -21,20 +27,18 @@ def _database_ok() -> None:
         cursor.fetchone()
 
 
-async def _channel_layer_ok() -> None:
-    layer = get_channel_layer()
-    channel = await layer.new_channel("readyz.")
-    token = uuid.uuid4().hex
-    await layer.send(channel, {"type": "readyz.probe", "token": token})
-    message = await layer.receive(channel)
-    if message.get("token") != token:
-        raise RuntimeError("channel layer returned a different message")
+def _realtime_ok() -> None:
+    if not realtime_ready():
+        raise RuntimeError("the real-time hub's Redis subscription is down or Redis does not answer")
 
 
 async def readyz(request):
+    """What the server really uses: the database and the hub's Redis; 503 while shutting down."""
+    if shutdown.draining():
+        return JsonResponse({"status": "unavailable", "failing": {"process": "shutting down"}}, status=503)
     checks = {
         "database": sync_to_async(_database_ok, thread_sensitive=True),
-        "channel_layer": _channel_layer_ok,
+        "realtime": sync_to_async(_realtime_ok, thread_sensitive=False),
     }
     failing = {}
     for name, check in checks.items():
@@ -45,3 +49,55 @@ async def readyz(request):
     if failing:
         return JsonResponse({"status": "unavailable", "failing": failing}, status=503)
     return JsonResponse({"status": "ok"})
+
+
+def _ready_now() -> bool:
+    try:
+        _database_ok()
+        _realtime_ok()
+    except Exception:
+        return False
+    return True
+
+
+def _sample_db_pool() -> None:
+    db = connections["default"]
+    if db.vendor != "postgresql" or not db.settings_dict.get("OPTIONS", {}).get("pool"):
+        return
+    stats = db.pool.get_stats()
+    DB_POOL_IN_USE.set(stats.get("pool_size", 0) - stats.get("pool_available", 0))
+
+
+_redis_clients: dict[str, object] = {}
+
+
+def _sample_redis_roundtrip() -> None:
+    if not settings.REDIS_URL:
+        return
+    client = _redis_clients.get(settings.REDIS_URL)
+    if client is None:
+        import redis
+
+        client = _redis_clients[settings.REDIS_URL] = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1
+        )
+    started = time.perf_counter()
+    try:
+        client.ping()
+    except Exception:  # readyz reports it; a scrape still answers
+        return
+    REDIS_ROUNDTRIP_SECONDS.observe(time.perf_counter() - started)
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """This process's metrics (Prometheus scrapes every process, never through the proxy)."""
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return JsonResponse({"detail": "Metrics need the metrics token.", "code": "permission_denied"}, status=403)
+    # Sampled on scrape: readiness, the pool's lent-out connections, one PING to Redis.
+    READY.set(0 if shutdown.draining() or not _ready_now() else 1)
+    _sample_db_pool()
+    _sample_redis_roundtrip()
+    return ExportToDjangoView(request)

@@ -5,6 +5,9 @@ registration) and an operator finds every series in one place. Apps import the m
 they update; nothing here imports an app.
 """
 
+import time
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES_SENT = Counter("chat_messages_sent_total", "Messages stored, by the door they came through.", ["door"])
@@ -38,6 +41,26 @@ REDIS_ROUNDTRIP_SECONDS = Histogram(
     "Time of a Redis PING from this process.",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
+REALTIME_EVENTS_RECEIVED = Counter(
+    "chat_realtime_events_received_total",
+    "Events this process read from Redis pub/sub (only for groups it has sockets in).",
+)
+
+READY = Gauge(
+    "chat_ready",
+    "1 when this process is ready (what /readyz checks: the database and the hub's Redis), set at each scrape.",
+    multiprocess_mode="liveall",
+)
+
+
+def observe_delivery(event: dict[str, Any]) -> None:
+    """Called once a frame is handed to a socket: time since its commit (stamped by publish_on_commit)."""
+    committed_at = event.get("committed_at")
+    if committed_at is not None:
+        # Wall clock, not monotonic: the commit may have happened in another process.
+        DELIVERY_SECONDS.observe(max(time.time() - committed_at, 0.0))
+
+
 PRESENCE_STORE_ERRORS = Counter(
     "chat_presence_store_errors_total",
     "Presence store (Redis) calls that failed; presence degrades to offline meanwhile.",

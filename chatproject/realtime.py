@@ -1,21 +1,29 @@
-"""Real-time fan-out: one hub per server process, Redis pub/sub between processes.
+"""Real-time fan-out: one hub per server process, the channel layer's engine.
 
-Services publish events to topics (`room.<id>`, `user.<id>`) after commit. Each event is
-serialized to its wire text once, where it is published; it crosses Redis once per
-process (not once per recipient), and the hub hands the same text to every local
-connection subscribed to any of its topics, once per connection even when the event
-names several topics. The database stays the source of truth: an event lost here is
-seen by clients as a gap in a room's seq and recovered with `sync`.
+`chatproject.layers.HubChannelLayer` (the `CHANNEL_LAYERS` backend) is the public face:
+`group_send("room.42", {...})` from any code reaches the sockets of the group's members
+in every process. This module is the engine behind it:
 
-Without REDIS_URL (the embedded default) the hub is purely local.
+- Groups (`room.<id>`, `user.<id>`) map to the local *sinks* (connections) that joined
+  them. Delivery calls each sink's `deliver(message)`, which never awaits the network
+  (see `chatproject.outbox`): one slow socket cannot hold up the others.
+- An event is serialized to its wire text once, where it is published; local sinks get
+  it at once, and it crosses Redis once per process that has a member in the group.
+- With Redis, a process subscribes only to the channels of the groups its sockets are
+  in (`<CACHE_PREFIX>:<db>:g:<group>`), so its work grows with its own users, not with
+  the deployment. `group_add` returns once Redis confirmed the subscription: whatever
+  is committed after that reaches the socket live.
+- With `REDIS_CLUSTER`, channels are sharded (`SSUBSCRIBE`/`SPUBLISH`), each on the
+  node that owns its slot, so pub/sub load spreads over the cluster.
+
+The database stays the source of truth: an event lost here is seen by clients as a gap
+in a room's seq and recovered with `sync`.
 """
 
 import asyncio
 import logging
-import os
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -25,20 +33,24 @@ from django.db import transaction
 
 from chatproject.metrics import EVENTS_DROPPED as DROPPED
 from chatproject.metrics import EVENTS_PUBLISHED as PUBLISHED
+from chatproject.pubsub import RedisTransport, ShardedRedisTransport
 
 logger = logging.getLogger(__name__)
 
+# A group_send message of this type carries a ready wire `text` that sockets forward as-is.
+FRAME = "chat.frame"
 
-def room_topic(room_id: int) -> str:
+
+def room_group(room_id: int) -> str:
     return f"room.{room_id}"
 
 
-def user_topic(user_id: int) -> str:
+def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
-# Older names, kept for readability where a "group" reads better.
-room_group, user_group = room_topic, user_topic
+# Older names, kept for callers that say "topic".
+room_topic, user_topic = room_group, user_group
 
 
 def dumps(frame: dict[str, Any]) -> str:
@@ -46,205 +58,158 @@ def dumps(frame: dict[str, Any]) -> str:
 
 
 def frame_event(frame: dict[str, Any], **routing: Any) -> dict[str, Any]:
-    """An event that connections forward as-is.
+    """A group_send message that sockets forward as-is (serialized here, once).
 
-    `routing` may hold `skip_conn` (not to this connection) and `skip_user` (not to
-    this user's connections).
+    `routing` may hold `skip_conn` (not to this channel) and `skip_user` (not to this
+    user's connections).
     """
-    return {"kind": "frame", "text": dumps(frame), **routing}
+    return {"type": FRAME, "text": dumps(frame), **routing}
 
 
-class Subscriber(Protocol):
-    conn_id: str
+def normalize(message: dict[str, Any]) -> dict[str, Any]:
+    """Accepts the older `{"kind": ...}` events (`kind: frame` -> `chat.frame`)."""
+    if "type" not in message and "kind" in message:
+        message = {**message, "type": f"chat.{message['kind']}"}
+        del message["kind"]
+    return message
+
+
+class Sink(Protocol):
+    """What a group member is to the hub. `deliver` must not block or await."""
+
+    channel_name: str
     user_id: int | None
 
-    async def on_event(self, event: dict[str, Any]) -> None: ...
+    def deliver(self, message: dict[str, Any]) -> None: ...
+
+
+class QueueSink:
+    """A channel read with the layer's `receive()` (generic Channels consumers)."""
+
+    user_id = None
+
+    def __init__(self, channel_name: str, capacity: int) -> None:
+        self.channel_name = channel_name
+        self.queue: asyncio.Queue[dict] = asyncio.Queue(maxsize=capacity)
+
+    def deliver(self, message: dict[str, Any]) -> None:
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            DROPPED.labels("channel_full").inc()
 
 
 class Hub:
-    """This process's topic -> connections map, bound to the server's event loop."""
+    """This process's groups -> sinks map, bound to the server's event loop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.topics: dict[str, set[Subscriber]] = {}
-        self.transport = RedisTransport(self) if settings.REDIS_URL else None
-        self.queue: deque[tuple[list[str], dict]] = deque()
-        self.draining = False
+        self.sinks: dict[str, Sink] = {}
+        self.groups: dict[str, set[Sink]] = {}
+        self.transport: RedisTransport | None = None
+        if settings.REALTIME_REDIS_URL:
+            self.transport = (ShardedRedisTransport if settings.REDIS_CLUSTER else RedisTransport)(self)
 
     async def start(self) -> None:
         if self.transport is not None:
             await self.transport.start()
 
-    def subscribe(self, topic: str, subscriber: Subscriber) -> None:
-        self.topics.setdefault(topic, set()).add(subscriber)
+    @property
+    def ready(self) -> bool:
+        return self.transport is None or self.transport.connected
 
-    def unsubscribe(self, topic: str, subscriber: Subscriber) -> None:
-        subscribers = self.topics.get(topic)
-        if subscribers is not None:
-            subscribers.discard(subscriber)
-            if not subscribers:
-                del self.topics[topic]
+    # --- membership ----------------------------------------------------------------------
+    def attach(self, sink: Sink) -> None:
+        self.sinks[sink.channel_name] = sink
 
-    def publish(self, topics: list[str], event: dict[str, Any]) -> None:
-        """From the hub's loop: hand the event to Redis (or straight to local subscribers)."""
-        if not topics:
+    def detach(self, channel_name: str, groups: Iterable[str] | None = None) -> None:
+        """Drops a channel and its memberships: those in `groups`, else (slow) all of them."""
+        sink = self.sinks.pop(channel_name, None)
+        if sink is None:
+            return
+        if groups is None:
+            groups = [g for g, members in self.groups.items() if sink in members]
+        for group in groups:
+            self._discard(group, sink)
+
+    async def group_add(self, group: str, channel_name: str) -> None:
+        """Returns once an event published to the group from now on reaches the channel."""
+        sink = self.sinks.get(channel_name)
+        if sink is None:
+            raise ValueError(f"{channel_name!r} is not a channel of this process")
+        self.add_local(group, sink)
+        if self.transport is not None:
+            await self.transport.subscribed(group)
+
+    def add_local(self, group: str, sink: Sink) -> None:
+        members = self.groups.get(group)
+        if members is None:
+            members = self.groups[group] = set()
+            if self.transport is not None:
+                self.transport.subscribe(group)
+        members.add(sink)
+
+    def group_discard(self, group: str, channel_name: str) -> None:
+        sink = self.sinks.get(channel_name)
+        if sink is not None:
+            self._discard(group, sink)
+
+    def _discard(self, group: str, sink: Sink) -> None:
+        members = self.groups.get(group)
+        if members is None:
+            return
+        members.discard(sink)
+        if not members:
+            del self.groups[group]
+            if self.transport is not None:
+                self.transport.unsubscribe(group)
+
+    # --- events ----------------------------------------------------------------------------
+    def publish(self, groups: list[str], message: dict[str, Any]) -> None:
+        """From the hub's loop: local sinks now, Redis for the other processes."""
+        if not groups:
             return
         PUBLISHED.inc()
-        # Local subscribers get the event straight away; Redis carries it to the other
-        # processes (and this process skips its own echo).
-        self.enqueue_local(topics, event)
+        self.deliver(groups, message)
         if self.transport is not None:
-            self.transport.send(topics, event)
+            self.transport.send(groups, message)
 
-    def enqueue_local(self, topics: list[str], event: dict[str, Any]) -> None:
-        # One drain task at a time keeps events in publish order for every connection.
-        self.queue.append((topics, event))
-        if not self.draining:
-            self.draining = True
-            self.loop.create_task(self._drain())
+    def deliver(self, groups: list[str], message: dict[str, Any], exclude: list[str] = ()) -> int:
+        """Hands the message to the local members of `groups`, once per sink.
 
-    async def _drain(self) -> None:
-        try:
-            while self.queue:
-                topics, event = self.queue.popleft()
-                await self.deliver(topics, event)
-        finally:
-            self.draining = False
-
-    async def deliver(self, topics: Iterable[str], event: dict[str, Any]) -> None:
-        if len(topics) == 1:  # the common case: no set to build
-            targets = list(self.topics.get(topics[0], ()))
+        Members of any group in `exclude` are skipped: they got (or get) the same event
+        through that group's own copy. Returns how many sinks it reached.
+        """
+        if len(groups) == 1 and not exclude:  # the common case: no set to build
+            targets = self.groups.get(groups[0], ())
         else:
             targets = set()
-            for topic in topics:
-                targets.update(self.topics.get(topic, ()))
-        skip_conn, skip_user = event.get("skip_conn"), event.get("skip_user")
-        for subscriber in targets:
-            if subscriber.conn_id == skip_conn or (skip_user is not None and subscriber.user_id == skip_user):
+            for group in groups:
+                targets.update(self.groups.get(group, ()))
+            for group in exclude:
+                targets.difference_update(self.groups.get(group, ()))
+        skip_conn, skip_user = message.get("skip_conn"), message.get("skip_user")
+        reached = 0
+        for sink in tuple(targets):  # a sink may leave a group while we deliver
+            if sink.channel_name == skip_conn or (skip_user is not None and sink.user_id == skip_user):
                 continue
             try:
-                await subscriber.on_event(event)
+                sink.deliver(message)
+                reached += 1
             except Exception:
-                if getattr(subscriber, "closed", False):
-                    # The socket closed under us (its disconnect handler has not run yet):
-                    # expected at the end of every connection, counted, not logged.
-                    DROPPED.labels("connection_closed").inc()
-                    continue
                 DROPPED.labels("send_failed").inc()
                 logger.exception("delivering an event failed")
+        return reached
+
+    def deliver_to_channel(self, channel_name: str, message: dict[str, Any]) -> None:
+        sink = self.sinks.get(channel_name)
+        if sink is None:
+            DROPPED.labels("connection_closed").inc()
+        else:
+            sink.deliver(message)
 
 
-class RedisTransport:
-    """Every process publishes to, and listens on, one Redis pub/sub channel.
-
-    One channel rather than one per topic: a subscription made once at start-up is
-    confirmed before any connection says hello, so no subscribe race can hide a message
-    from a client that was told the room's last seq. Events keep their order: one
-    writer task publishes them in sequence, and Redis delivers a channel in order.
-    """
-
-    def __init__(self, hub: Hub) -> None:
-        import redis.asyncio as aioredis
-
-        self.hub = hub
-        self.channel = settings.REALTIME_CHANNEL
-        self.client = aioredis.Redis.from_url(settings.REDIS_URL)
-        self.outbox: asyncio.Queue[bytes] = asyncio.Queue()
-        self.ready = asyncio.Event()
-        self.down = False  # the subscription failed and is not back yet
-        self.tasks: list[asyncio.Task] = []
-        # Prefixes what this hub publishes, so its listener can skip its own echo.
-        self.origin = os.urandom(8).hex().encode() + b"|"
-
-    async def start(self) -> None:
-        self.tasks = [
-            self.hub.loop.create_task(self._listen()),
-            self.hub.loop.create_task(self._write()),
-        ]
-        await self.wait_ready()
-
-    async def wait_ready(self) -> None:
-        """Waits for the subscription, unless Redis is known to be down.
-
-        Without Redis a process still serves: sockets connect, local delivery works, and
-        events from other processes show up as seq gaps that clients sync. So a socket
-        waits for the subscription only while it has not yet been seen failing.
-        """
-        if self.ready.is_set() or self.down:
-            return
-        try:
-            await asyncio.wait_for(self.ready.wait(), READY_WAIT_SECONDS)
-        except TimeoutError:
-            self.down = True
-            logger.warning("Redis event subscription not ready; serving without cross-process events")
-
-    def send(self, topics: list[str], event: dict[str, Any]) -> None:
-        self.outbox.put_nowait(self.origin + orjson.dumps({"topics": topics, "event": event}))
-
-    async def _write(self) -> None:
-        while True:
-            payload = await self.outbox.get()
-            batch = [payload]
-            while not self.outbox.empty() and len(batch) < 500:
-                batch.append(self.outbox.get_nowait())
-            try:
-                async with self.client.pipeline(transaction=False) as pipe:
-                    for item in batch:
-                        pipe.publish(self.channel, item)
-                    await pipe.execute()
-            except Exception as exc:
-                DROPPED.labels("publish_failed").inc(len(batch))
-                _warn_rarely(f"publishing {len(batch)} events to Redis failed ({type(exc).__name__}: {exc})")
-                await asyncio.sleep(0.5)
-
-    async def _listen(self) -> None:
-        while True:
-            pubsub = self.client.pubsub(ignore_subscribe_messages=False)
-            try:
-                await pubsub.subscribe(self.channel)
-                async for message in pubsub.listen():
-                    if message["type"] == "subscribe":
-                        self.down = False
-                        self.ready.set()
-                        continue
-                    if message["type"] != "message":
-                        continue
-                    data = message["data"]
-                    if data.startswith(self.origin):
-                        continue
-                    envelope = orjson.loads(data[data.index(b"|") + 1 :])
-                    await self.hub.deliver(envelope["topics"], envelope["event"])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # While disconnected, events published by other processes are lost to
-                # this one; its clients see seq gaps and sync.
-                self.ready.clear()
-                self.down = True
-                DROPPED.labels("subscriber_disconnected").inc()
-                _warn_rarely(f"Redis event subscription lost ({type(exc).__name__}: {exc}); reconnecting")
-                await asyncio.sleep(0.5)
-            finally:
-                try:
-                    await pubsub.aclose()
-                except Exception:  # the connection is already gone
-                    pass
-
-
-READY_WAIT_SECONDS = 10
-_last_warning: dict[str, float] = {}
-
-
-def _warn_rarely(text: str) -> None:
-    """One warning line per kind every 10 s: an outage must not write a traceback every half second."""
-    kind = text.split(" (")[0]
-    now = time.monotonic()
-    if now - _last_warning.get(kind, 0.0) >= 10:
-        _last_warning[kind] = now
-        logger.warning(text)
-
-
-_hubs_lock = threading.Lock()
+_hub_lock = threading.Lock()
 _current_hub: Hub | None = None
 
 
@@ -254,17 +219,59 @@ async def get_hub() -> Hub:
     loop = asyncio.get_running_loop()
     hub = _current_hub
     if hub is None or hub.loop is not loop:
-        with _hubs_lock:
+        with _hub_lock:
             hub = _current_hub = Hub(loop)
         await hub.start()
-    elif hub.transport is not None:
-        await hub.transport.wait_ready()
+    elif hub.transport is not None and not hub.transport.connected:
+        await hub.transport.wait_confirmed(hub.transport.process_channel)
     return hub
 
 
-def _publish_from_any_thread(topics: list[str], event: dict[str, Any]) -> None:
+def current_hub() -> Hub | None:
     hub = _current_hub
-    if hub is not None and not hub.loop.is_closed():
+    return hub if hub is not None and not hub.loop.is_closed() else None
+
+
+def realtime_ready() -> bool:
+    """Whether this process's hub can hear other processes' events (always, without Redis).
+
+    With a hub: whether its Redis subscriber connection is up, and in any case whether
+    Redis answers a PING. Blocks up to a second: call it from a thread.
+    """
+    if not settings.REALTIME_REDIS_URL:
+        return True
+    hub = current_hub()
+    if hub is not None and not hub.ready:
+        return False
+    try:
+        return bool(_probe_client().ping())
+    except Exception:
+        return False
+
+
+_probe_clients: dict[str, Any] = {}
+
+
+def _probe_client():
+    """A client with short timeouts, so a probe never hangs on a dead Redis."""
+    client = _probe_clients.get(settings.REALTIME_REDIS_URL)
+    if client is None:
+        if settings.REDIS_CLUSTER:
+            from redis.cluster import RedisCluster
+
+            client = RedisCluster.from_url(settings.REALTIME_REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+        else:
+            import redis
+
+            client = redis.Redis.from_url(settings.REALTIME_REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+        _probe_clients[settings.REALTIME_REDIS_URL] = client
+    return client
+
+
+def _publish_from_any_thread(topics: list[str], event: dict[str, Any]) -> None:
+    event = normalize(event)
+    hub = current_hub()
+    if hub is not None:
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -274,19 +281,28 @@ def _publish_from_any_thread(topics: list[str], event: dict[str, Any]) -> None:
         else:
             hub.loop.call_soon_threadsafe(hub.publish, topics, event)
         return
-    if settings.REDIS_URL:
-        # No hub in this process yet (no socket connected to it, a management command):
+    if settings.REALTIME_REDIS_URL:
+        # No hub in this process (no socket connected to it, a management command):
         # publish directly, for the sockets of the other processes.
         PUBLISHED.inc()
-        envelope = b"sync|" + orjson.dumps({"topics": topics, "event": event})
         try:
-            _sync_client().publish(settings.REALTIME_CHANNEL, envelope)
+            publish_direct(topics, event)
         except Exception as exc:
-            # Redis is down: the data is committed already, a client sees the gap and
-            # syncs; the request that published must not fail for a hint.
+            # Redis is down: the data is committed already and clients see the gap and
+            # sync; the request that published must not fail for a hint.
             DROPPED.labels("publish_failed").inc()
-            _warn_rarely(f"publishing an event to Redis failed ({type(exc).__name__}: {exc})")
+            logger.warning("publishing an event to Redis failed (%s: %s)", type(exc).__name__, exc)
     # Embedded default without a hub: no connection exists in this process to tell.
+
+
+def publish_direct(groups: list[str], message: dict[str, Any]) -> None:
+    """Publishes to Redis from a process without a hub (blocking; any thread)."""
+    prefix = settings.REALTIME_CHANNEL_PREFIX
+    payload = b"direct|" + orjson.dumps({"g": groups, "m": message})
+    client = _sync_client()
+    verb = "SPUBLISH" if settings.REDIS_CLUSTER else "PUBLISH"
+    for group in groups:
+        client.execute_command(verb, f"{prefix}g.{group}", payload)
 
 
 _sync_clients: dict[str, Any] = {}
@@ -294,20 +310,26 @@ _sync_clients: dict[str, Any] = {}
 
 def _sync_client():
     """One thread-safe client (with its connection pool) per Redis URL, reused."""
-    client = _sync_clients.get(settings.REDIS_URL)
+    client = _sync_clients.get(settings.REALTIME_REDIS_URL)
     if client is None:
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
+        if settings.REDIS_CLUSTER:
+            from redis.cluster import RedisCluster
 
-        # One quick retry (a stale pooled connection after a Redis restart), then fail fast.
-        client = _sync_clients[settings.REDIS_URL] = redis.Redis.from_url(
-            settings.REDIS_URL,
-            socket_timeout=2,
-            socket_connect_timeout=2,
-            retry=Retry(NoBackoff(), 1),
-            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-        )
+            client = RedisCluster.from_url(settings.REALTIME_REDIS_URL)
+        else:
+            import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+
+            # One quick retry (a stale pooled connection after a Redis restart), then fail fast.
+            client = redis.Redis.from_url(
+                settings.REALTIME_REDIS_URL,
+                socket_timeout=2,
+                socket_connect_timeout=2,
+                retry=Retry(NoBackoff(), 1),
+                retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+            )
+        _sync_clients[settings.REALTIME_REDIS_URL] = client
     return client
 
 
@@ -319,4 +341,5 @@ def publish(topics: str | list[str], event: dict[str, Any]) -> None:
 def publish_on_commit(topics: str | list[str], event: dict[str, Any]) -> None:
     """Publishes once the surrounding transaction commits, never for rolled-back data."""
     topic_list = [topics] if isinstance(topics, str) else list(topics)
-    transaction.on_commit(lambda: _publish_from_any_thread(topic_list, event))
+    # The commit time travels with the event: receivers observe chat_delivery_seconds.
+    transaction.on_commit(lambda: _publish_from_any_thread(topic_list, {**event, "committed_at": time.time()}))

@@ -4,6 +4,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from chatproject.env import (
@@ -11,10 +12,12 @@ from chatproject.env import (
     VAR_DIR,
     development_secret_key,
     env_bool,
+    env_float,
     env_int,
     env_list,
     env_str,
 )
+from chatproject.wire import TIME_FORMAT as WIRE_TIME_FORMAT
 
 DEBUG = env_bool("DEBUG", True)
 
@@ -41,7 +44,12 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served by us: /api/docs/ works without the internet
     "django_prometheus",
+    "django_tasks",
+    "django_tasks_db",
+    "csp",
+    "corsheaders",
     "accounts",
     "rooms",
     "messaging",
@@ -50,14 +58,18 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "chatproject.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.web_device_touch",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -119,25 +131,28 @@ DB_THREADS = env_int("DB_THREADS", 8)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
-# --- Redis: channel layer and cache ----------------------------------------------------
+# --- Redis: real-time events, presence, cache, channel layer ---------------------------
+# Events reach sockets through the project's channel layer (chatproject/layers.py), each
+# process's hub over per-room Redis pub/sub channels; readyz checks its subscriber.
 REDIS_URL = env_str("REDIS_URL")
 CACHE_PREFIX = env_str("CACHE_PREFIX", "chat")
 PRESENCE_PREFIX = f"{CACHE_PREFIX}:presence"
+# The hub's pub/sub (chatproject/realtime.py) may live on its own Redis or on a Redis
+# Cluster (sharded pub/sub: REDIS_CLUSTER=1, or a redis+cluster:// URL); cache and
+# presence stay on REDIS_URL.
+REALTIME_REDIS_URL = env_str("REALTIME_REDIS_URL", REDIS_URL)
+REDIS_CLUSTER = env_bool("REDIS_CLUSTER", False) or REALTIME_REDIS_URL.startswith("redis+cluster://")
+if REALTIME_REDIS_URL.startswith("redis+cluster://"):
+    REALTIME_REDIS_URL = "redis://" + REALTIME_REDIS_URL.removeprefix("redis+cluster://")
 # Redis pub/sub ignores database numbers: servers sharing a Redis but not a database
-# number (or prefix) must not hear each other's events.
-REALTIME_CHANNEL = f"{CACHE_PREFIX}:{urlsplit(REDIS_URL).path.strip('/') or '0'}:events"
+# number (or prefix) must not hear each other's events. Group channels are
+# `<prefix>g.<group>`, e.g. `chat:0:g.room.42`.
+REALTIME_CHANNEL_PREFIX = f"{CACHE_PREFIX}:{urlsplit(REDIS_URL).path.strip('/') or '0'}:"
+# How long a socket's hello waits for Redis to confirm its rooms' subscriptions.
+REALTIME_SUBSCRIBE_TIMEOUT = 5
+# The project's channel layer: Channels' API over the process's hub (embedded without Redis).
+CHANNEL_LAYERS = {"default": {"BACKEND": "chatproject.layers.HubChannelLayer"}}
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [REDIS_URL],
-                "capacity": env_int("CHANNEL_CAPACITY", 1000),
-                "expiry": 30,
-                "prefix": env_str("CHANNEL_PREFIX", "chat"),
-            },
-        }
-    }
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -146,10 +161,20 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# --- Task queue (chatproject/tasks.py) ---------------------------------------------------
+# django-tasks with its database backend: the queue is a table, no broker. A worker runs
+# `manage.py db_worker`; without Redis it runs as a thread of the server process instead.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+TASK_WORKER_IN_SERVER = env_bool("TASK_WORKER_IN_SERVER", not REDIS_URL)
+# Images: no thumbnail for more pixels than this (decompression bombs); thumbnails' longer side.
+IMAGE_MAX_PIXELS = env_int("IMAGE_MAX_PIXELS", 40_000_000)
+THUMBNAIL_SIZE = env_int("THUMBNAIL_SIZE", 400)
+# Rooms with more members than this get their message notifications made by the worker.
+NOTIFY_ON_QUEUE_MIN_MEMBERS = env_int("NOTIFY_ON_QUEUE_MIN_MEMBERS", 100)
 
 # --- Passwords -------------------------------------------------------------------------
 PASSWORD_HASHERS = [
@@ -183,17 +208,102 @@ SECURE_HSTS_PRELOAD = HTTPS
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# With a token set, /metrics answers only to `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp 4 format): scripts and styles only from our own
+# static files, nothing inline, no eval. 'self' in connect-src covers the same-origin
+# WebSocket (ws:/wss:) in CSP Level 3 browsers. The Swagger UI page adds what it needs
+# for itself only (chatproject/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "media-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# CORS for the REST API: off unless origins are listed. Mobile apps need none; a web
+# client served from another origin is listed here. Cookies are not sent cross-origin
+# (Bearer tokens only), so the session and its CSRF token stay same-origin.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/api/v1/.*$"
+CORS_ALLOW_CREDENTIALS = False
+CORS_PREFLIGHT_MAX_AGE = 3600
 
 # --- Static and uploaded files ---------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-WHITENOISE_USE_FINDERS = DEBUG or env_bool("STATIC_FROM_SOURCE", True)
+# In production static files come from `collectstatic` output only: hashed names, gzip and
+# brotli copies, cached for ever by browsers and served by WhiteNoise or the proxy. In
+# development they are read from the source tree, so no collectstatic is needed.
+STATIC_FROM_SOURCE = env_bool("STATIC_FROM_SOURCE", DEBUG)
+WHITENOISE_USE_FINDERS = STATIC_FROM_SOURCE
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"  # /favicon.ico
+STORAGES = {
+    # Attachments: under VAR_DIR, never inside the static or template folders, and never
+    # routed (MEDIA_URL has no URL pattern): they are served by access-checked views.
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": VAR_DIR / "media"}},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if STATIC_FROM_SOURCE
+        else "chatproject.staticfiles.ManifestStorage"
+    },
+}
 MEDIA_URL = "media/"
 MEDIA_ROOT = VAR_DIR / "media"
+
+# --- Attachments -------------------------------------------------------------------------
+ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+ATTACHMENT_QUOTA_BYTES = env_int("ATTACHMENT_QUOTA_BYTES", 1024 * 1024 * 1024)
+ATTACHMENT_ORPHAN_HOURS = env_int("ATTACHMENT_ORPHAN_HOURS", 24)
+# Files of deleted messages and removed attachments stay this long (unreachable) before
+# clean-up deletes them: downloads in flight finish, and a mistaken removal can be undone.
+ATTACHMENT_DELETE_GRACE_HOURS = env_int("ATTACHMENT_DELETE_GRACE_HOURS", 24)
+# Behind nginx: answer `X-Accel-Redirect: <prefix><storage name>` and let nginx send the bytes.
+ATTACHMENT_X_ACCEL_PREFIX = env_str("ATTACHMENT_X_ACCEL_PREFIX")
+# Uploads above this size go to a temporary file while they arrive; below it they are held
+# in memory. The temporary file sits beside the stored files when that folder is writable
+# (the same disk: storing it is a rename, and not a RAM-backed /tmp); else the system's.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+try:
+    FILE_UPLOAD_TEMP_DIR = MEDIA_ROOT / ".upload-tmp"
+    FILE_UPLOAD_TEMP_DIR.mkdir(parents=True, exist_ok=True)
+except OSError:  # a read-only file system with media on S3
+    FILE_UPLOAD_TEMP_DIR = None
+FILE_UPLOAD_PERMISSIONS = 0o640
+
+S3_BUCKET = env_str("S3_BUCKET")
+if S3_BUCKET:
+    # Any S3-compatible store (AWS, MinIO, Ceph, R2…) through django-storages; downloads
+    # are redirects to short-lived presigned URLs, so the bucket stays private.
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": env_str("S3_ENDPOINT_URL") or None,
+            "region_name": env_str("S3_REGION") or None,
+            "access_key": env_str("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("AWS_SECRET_ACCESS_KEY") or None,
+            "addressing_style": env_str("S3_ADDRESSING_STYLE") or None,
+            "querystring_expire": env_int("S3_PRESIGN_SECONDS", 300),
+            "default_acl": None,
+            "file_overwrite": False,
+            "signature_version": "s3v4",
+        },
+    }
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -203,7 +313,7 @@ USE_TZ = True
 # --- REST API --------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.authentication.DeviceJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -216,7 +326,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "chatproject.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": None,
-    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
+    "DATETIME_FORMAT": WIRE_TIME_FORMAT,
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
@@ -235,6 +345,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "REST API of the chat server. The WebSocket protocol is in docs/protocol.md.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "RoomKindEnum": "rooms.models.Room.Kind",
@@ -251,6 +364,10 @@ THROTTLE_DISABLED = env_bool("THROTTLE_DISABLED", False)
 LOGIN_LIMIT_PER_USERNAME = env_str("LOGIN_LIMIT_PER_USERNAME", "10/300")
 LOGIN_LIMIT_PER_ADDRESS = env_str("LOGIN_LIMIT_PER_ADDRESS", "30/300")
 
+# --- Signed-in devices ---------------------------------------------------------------
+# last_used_at moves at most this often per device and process (a dict lookup otherwise).
+DEVICE_TOUCH_SECONDS = env_int("DEVICE_TOUCH_SECONDS", 60)
+
 # --- Chat ------------------------------------------------------------------------------
 MESSAGE_MAX_LENGTH = env_int("MESSAGE_MAX_LENGTH", 10_000)
 WS_MAX_FRAME_BYTES = 64 * 1024
@@ -265,6 +382,12 @@ TYPING_EXPIRY_SECONDS = 6
 TYPING_MIN_INTERVAL_SECONDS = 2
 # Read/delivered frames from one connection are coalesced over this window into one move.
 MARKER_COALESCE_SECONDS = 0.25
+# Bytes that may wait to be written to one socket before it is closed with 4008 (contract).
+WS_SEND_BUFFER_BYTES = env_int("WS_SEND_BUFFER_BYTES", 1024 * 1024)
+# How long a socket closed with 4008 is kept so a client that reads again sees the code.
+WS_SLOW_CLOSE_SECONDS = 10
+# On SIGTERM, sockets finish their frame and close with 1012 within this time (chatproject/shutdown.py).
+SHUTDOWN_GRACE_SECONDS = env_float("SHUTDOWN_GRACE_SECONDS", 10.0)
 
 # --- Logging ---------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
@@ -276,7 +399,30 @@ LOGGING = {
         "json": {"()": "chatproject.logging.JsonFormatter"},
         "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "filters": {"context": {"()": "chatproject.logging.ContextFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Frame-level debug logs would carry `auth` frames (tokens): never below INFO.
+        "websockets": {"level": "INFO"},
+        # uvicorn's own lines in the same format (it configures its loggers before Django).
+        "uvicorn": {"handlers": ["console"], "propagate": False},
+        "uvicorn.error": {"handlers": [], "propagate": True},
+    },
 }
+
+# --- Error reporting -------------------------------------------------------------------
+# Sentry, or any Sentry-compatible service (GlitchTip, ...). No DSN, no reporting.
+SENTRY_DSN = env_str("SENTRY_DSN")
+if SENTRY_DSN:
+    import sentry_sdk
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT", "development" if DEBUG else "production"),
+        traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
+        send_default_pii=False,  # no cookies, no Authorization headers, no user e-mails
+    )

@@ -1,50 +1,59 @@
 """The one WebSocket door: `/ws/`, one connection per device for all its rooms.
 
-It authenticates, parses frames, calls services and maps domain errors to `error`
-frames. Delivery touches no database and no channel layer: the process's hub
-(`chatproject.realtime`) hands each event's ready-made text to the connections
-subscribed to its topics, and a connection keeps its subscriptions current from
-membership events.
+It authenticates, parses frames, hands them to the frame handlers (messaging/frames.py,
+which see it only as a `frames.Connection`) and maps domain errors to `error` frames.
+An authenticated connection is a channel of the project's channel layer
+(`chatproject.layers`) in its rooms' and its user's groups; the layer hands it each
+event's ready-made text (`deliver`), which goes to the socket through the connection's
+bounded `Outbox` (chatproject/outbox.py) without waiting for the network.
 """
 
 import asyncio
-import itertools
 import logging
-import os
+from collections import deque
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
-from accounts import services as account_services
-from accounts.ws import bearer_token, cookie_auth_allowed, origin_refused, session_user
+from accounts.authentication import identity_for_access_token
+from accounts.ws import bearer_token, cookie_auth_allowed, origin_refused, session_identity
+from chatproject import closecodes
 from chatproject.db import database_unavailable, db_call
 from chatproject.errors import DomainError, Unavailable
-from chatproject.realtime import DROPPED, Hub, dumps, get_hub, room_topic, user_topic
+from chatproject.metrics import WEBSOCKET_CONNECTIONS, observe_delivery
+from chatproject.outbox import Outbox, spawn
+from chatproject.realtime import DROPPED, FRAME, dumps, room_topic, user_topic
+from chatproject.shutdown import Drainable
 from messaging import frames
-from notifications.typing import TypingLimiter
+from messaging.markers import MarkerCoalescer
 
 logger = logging.getLogger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_TOO_BIG = 1009
-_conn_numbers = itertools.count(1)
-_process_tag = f"{os.getpid()}.{os.urandom(3).hex()}"
+CLOSE_UNAUTHENTICATED = closecodes.UNAUTHENTICATED
+CLOSE_TOO_BIG = closecodes.TOO_BIG
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
-    # No channel-layer channel per connection: the hub delivers (less memory, no
-    # receive task per socket, no per-recipient serialization).
-    channel_layer_alias = "__hub__"
+# Drainable: on SIGTERM every socket finishes its frame and is closed with 1012 (chatproject/shutdown.py).
+class ChatConsumer(Drainable, AsyncWebsocketConsumer):
+    """One WebSocket; implements frames.Connection for the frame handlers."""
+
+    # Channels would start a receive task per socket on its channel; this consumer
+    # asks the layer for a channel delivered to `deliver()` instead (_start_session).
+    channel_layer_alias = "__direct__"
+    channel_name = ""
 
     user = None
     user_id: int | None = None
-    marker_flush: asyncio.Task | None = None
-    _typing_limiter: TypingLimiter | None = None
-    held_events: list[dict] | None = None
-    hub: Hub | None = None
+    device_id: int | None = None  # the signed-in device (token family or web session), if known
+    markers: MarkerCoalescer | None = None
+    _conn_state: dict[str, Any] | None = None
+    held_events: deque | None = None
+    outbox: Outbox | None = None
     _auth_timer: asyncio.Task | None = None
 
     async def dispatch(self, message: dict) -> None:
@@ -58,22 +67,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- connection lifecycle -----------------------------------------------------------
     async def connect(self) -> None:
-        self.conn_id = f"{_process_tag}.{next(_conn_numbers)}"
         self.rooms: set[int] = set()
         self.closed = False
-        self.pending_markers: dict[tuple[int, bool], int] = {}
         if origin_refused(self.scope):
             await self.close()  # before accept: the server answers the handshake with 403
             return
         await self.accept()
+        self.outbox = Outbox(self.base_send)
         token = bearer_token(self.scope)
         if token:
             await self._authenticate_token(token)
             return
         if cookie_auth_allowed(self.scope):
-            user = await db_call(session_user)(self.scope)
-            if user is not None:
-                await self._start_session(user)
+            identity = await db_call(session_identity)(self.scope)
+            if identity is not None:
+                await self._start_session(*identity)
                 return
         self._auth_timer = asyncio.ensure_future(self._auth_deadline())
 
@@ -81,14 +89,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.closed = True
         if self._auth_timer is not None:
             self._auth_timer.cancel()
-        if self.marker_flush is not None:
-            self.marker_flush.cancel()
+        if self.markers is not None:
+            self.markers.cancel()
+        if self.outbox is not None:
+            self.outbox.discard()
         if self.user is None:
             return
-        if self.hub is not None:
-            for room_id in self.rooms:
-                self.hub.unsubscribe(room_topic(room_id), self)
-            self.hub.unsubscribe(user_topic(self.user_id), self)
+        WEBSOCKET_CONNECTIONS.dec()
+        if self.channel_name:
+            groups = [user_topic(self.user_id), *(room_topic(room_id) for room_id in self.rooms)]
+            self.channel_layer.forget_channel(self.channel_name, groups)
+        await self.flush_markers()
         await frames.on_disconnect(self)
 
     async def _auth_deadline(self) -> None:
@@ -97,42 +108,49 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def _authenticate_token(self, token: Any) -> None:
-        user = None
+        identity = None
         if isinstance(token, str) and token:
-            user = await db_call(account_services.user_for_access_token)(token)
-        if user is None:
+            identity = await db_call(identity_for_access_token)(token)
+        if identity is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        await self._start_session(user)
+        await self._start_session(*identity)
 
-    async def _start_session(self, user) -> None:
+    async def _start_session(self, user, device_id: int | None = None) -> None:
         if self._auth_timer is not None:
             self._auth_timer.cancel()
-        self.user, self.user_id = user, user.pk
-        self.hub = await get_hub()
-        self.held_events: list[dict] | None = []  # events that arrive before hello wait for it
-        self.hub.subscribe(user_topic(user.pk), self)
+        self.user, self.user_id, self.device_id = user, user.pk, device_id
+        WEBSOCKET_CONNECTIONS.inc()  # disconnect() takes it back for every connection with a user
+        self.held_events = deque()  # events that arrive before hello wait for it
+        self.channel_layer = get_channel_layer()
+        await self.channel_layer.new_channel(sink=self)  # sets self.channel_name
+        await self.channel_layer.group_add(user_topic(user.pk), self.channel_name)
         hello = await frames.on_authenticated(self)
         await self.send_frame(hello)
-        held, self.held_events = self.held_events, None
-        for event in held:
-            await self.on_event(event)
+        await self._run_held()
+
+    def conn_state(self, key: str, factory: Callable[[], Any]) -> Any:
+        """Per-connection state a frame handler keeps (a typing limiter), made on first
+        use: most connections never need it, and idle sockets should be small."""
+        if self._conn_state is None:
+            self._conn_state = {}
+        state = self._conn_state.get(key)
+        if state is None:
+            state = self._conn_state[key] = factory()
+        return state
 
     @property
-    def typing_limiter(self) -> TypingLimiter:
-        # Made on first use: most connections never type, and idle sockets should be small.
-        if self._typing_limiter is None:
-            self._typing_limiter = TypingLimiter()
-        return self._typing_limiter
+    def conn_id(self) -> str:
+        return self.channel_name  # events name it (skip_conn) to skip the sender's own echo
 
-    def join_room(self, room_id: int) -> None:
-        if room_id not in self.rooms:
-            self.rooms.add(room_id)
-            self.hub.subscribe(room_topic(room_id), self)
+    async def join_rooms(self, room_ids: Iterable[int]) -> None:
+        new = [room_id for room_id in room_ids if room_id not in self.rooms]
+        self.rooms.update(new)
+        await asyncio.gather(*(self.channel_layer.group_add(room_topic(r), self.channel_name) for r in new))
 
-    def leave_room(self, room_id: int) -> None:
+    async def leave_room(self, room_id: int) -> None:
         self.rooms.discard(room_id)
-        self.hub.unsubscribe(room_topic(room_id), self)
+        await self.channel_layer.group_discard(room_topic(room_id), self.channel_name)
 
     # --- frames from the client ----------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -173,76 +191,90 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- coalesced read/delivered markers ------------------------------------------------
     def queue_marker(self, room_id: int, up_to: int, *, read: bool) -> None:
-        key = (room_id, read)
-        self.pending_markers[key] = max(up_to, self.pending_markers.get(key, 0))
-        if self.marker_flush is None:
-            self.marker_flush = asyncio.ensure_future(self._flush_later())
-
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(settings.MARKER_COALESCE_SECONDS)
-        self.marker_flush = None
-        await self.flush_markers()
+        if self.markers is None:  # made on first use: most sockets never send a marker
+            self.markers = MarkerCoalescer(self._move_marker, self._report_marker, settings.MARKER_COALESCE_SECONDS)
+        self.markers.queue(room_id, up_to, read=read)
 
     async def flush_markers(self) -> None:
-        pending, self.pending_markers = self.pending_markers, {}
-        # Reads first: a read also moves delivered, which may make the delivered move moot.
-        for (room_id, read), up_to in sorted(pending.items(), key=lambda item: not item[0][1]):
-            try:
-                await frames.move_marker(self, room_id, up_to, read)
-            except DomainError as exc:
-                if not self.closed:
-                    await self.send_error(exc.code, exc.detail)
-            except Exception as exc:
-                # One marker that fails (the database went away) must not cost the others of this flush.
-                code = Unavailable.code if database_unavailable(exc) else "internal"
-                if code == "internal":
-                    logger.exception("moving a marker failed", extra={"room": room_id})
-                if not self.closed:
-                    await self.send_error(code, "The server could not move this marker; send it again.")
+        if self.markers is not None:
+            await self.markers.flush()
+
+    async def _move_marker(self, room_id: int, up_to: int, read: bool) -> None:
+        await frames.move_marker(self, room_id, up_to, read)
+
+    async def _report_marker(self, exc: DomainError) -> None:
+        if not self.closed:
+            await self.send_error(exc.code, exc.detail)
 
     # --- sending ---------------------------------------------------------------------------
     async def send_frame(self, frame: dict) -> None:
-        await self._push(dumps(frame))
+        self.outbox.put(dumps(frame))
 
-    async def _push(self, text: str) -> None:
-        if self.closed:
-            DROPPED.labels("connection_closed").inc()
-            return
-        try:
-            await self.base_send({"type": "websocket.send", "text": text})
-        except (OSError, RuntimeError):
-            # The socket closed under us (the client went away, or we closed it) before
-            # its disconnect handler ran: expected at the end of every connection, so
-            # counted, not logged with a traceback per frame.
-            self.closed = True
-            DROPPED.labels("connection_closed").inc()
-
-    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
-        try:
-            await super().close(code=code, reason=reason)
-        except (OSError, RuntimeError):
-            pass  # already closed by the client: nothing left to tell it
-        self.closed = True
+    async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        if self.outbox is None:  # before accept: the handshake is refused
+            await super().close(code, reason)
+        else:  # after what is queued for the socket
+            self.outbox.close(code or 1000)
 
     async def send_error(self, code: str, detail: str, ref: str | None = None) -> None:
         await self.send_frame({"type": "error", "code": code, "detail": detail, "ref": ref})
 
-    # --- events from the hub -----------------------------------------------------------------
-    async def on_event(self, event: dict) -> None:
+    # --- events from the channel layer ------------------------------------------------------
+    def deliver(self, message: dict) -> None:
+        """Called by the hub for each event of this connection's groups; never waits."""
         if self.closed:
             DROPPED.labels("connection_closed").inc()
+        elif self.held_events is not None:
+            self.held_events.append(message)
+        elif message["type"] == FRAME:
+            if self.outbox.put(message["text"]):
+                observe_delivery(message)
+        else:  # control messages await (a group_add); later events wait behind them
+            self.held_events = deque([message])
+            spawn(self._run_held())
+
+    async def _run_held(self) -> None:
+        held = self.held_events
+        while held:
+            message = held.popleft()
+            if self.closed:
+                DROPPED.labels("connection_closed").inc()
+                continue
+            if message["type"] == FRAME:
+                if self.outbox.put(message["text"]):
+                    observe_delivery(message)
+                continue
+            handler = CONTROL.get(message["type"])
+            if handler is None:
+                DROPPED.labels("unknown_type").inc()
+                continue
+            try:
+                await handler(self, message)
+            except Exception:
+                logger.exception("handling a %s event failed", message["type"])
+        self.held_events = None
+
+    async def chat_room_joined(self, message: dict) -> None:
+        await self.join_rooms([message["room"]])
+        self.outbox.put(message["text"])
+
+    async def chat_room_left(self, message: dict) -> None:
+        await self.leave_room(message["room"])
+        self.outbox.put(message["text"])
+
+    async def chat_disconnect(self, message: dict) -> None:
+        # A sign-out names its devices (or every device but `keep`); a ban names none.
+        devices, keep = message.get("devices"), message.get("keep")
+        if devices is not None and self.device_id not in devices:
             return
-        if self.held_events is not None:
-            self.held_events.append(event)
+        if keep is not None and self.device_id == keep:
             return
-        kind = event["kind"]
-        if kind == "frame":
-            await self._push(event["text"])
-        elif kind == "room_joined":
-            self.join_room(event["room"])
-            await self._push(event["text"])
-        elif kind == "room_left":
-            self.leave_room(event["room"])
-            await self._push(event["text"])
-        elif kind == "disconnect":
-            await self.close(code=event.get("code", CLOSE_UNAUTHENTICATED))
+        await self.close(code=message.get("code", CLOSE_UNAUTHENTICATED))
+
+
+# Only these types act on a connection: a group_send cannot reach websocket_* handlers.
+CONTROL = {
+    "chat.room_joined": ChatConsumer.chat_room_joined,
+    "chat.room_left": ChatConsumer.chat_room_left,
+    "chat.disconnect": ChatConsumer.chat_disconnect,
+}

@@ -1,34 +1,10 @@
-"""Message frames: one shape for REST and WebSocket, serialized once per event."""
+"""Message events: who hears what, published after commit, serialized once per event."""
 
 from typing import Any
 
-from accounts.selectors import user_public
 from chatproject.realtime import frame_event, publish_on_commit, room_topic
 from messaging.models import Message
-
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-def _time(value) -> str | None:
-    return value.strftime(TIME_FORMAT) if value is not None else None
-
-
-def message_data(message: Message, status: str = "sent") -> dict[str, Any]:
-    sender = message.sender
-    return {
-        "id": message.pk,
-        "seq": message.seq,
-        "room": message.room_id,
-        "sender": user_public(sender) if sender is not None else None,
-        "body": "" if message.deleted else message.body,
-        "client_id": message.client_id,
-        "created_at": _time(message.created_at),
-        "edited_at": _time(message.edited_at),
-        "deleted": message.deleted,
-        "reply_to": message.reply_to_id,
-        "attachments": [],
-        "status": status,
-    }
+from messaging.wire import message_data
 
 
 def message_new(*, message: Message, skip_conn: str | None = None) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 from accounts.models import User
 from chatproject.errors import FieldErrors, NotFound
 from chatproject.ids import int_param
-from messaging.events import message_data
-from messaging.models import Message
+from messaging.models import Attachment, Message
+from messaging.wire import message_data
+from rooms.models import Membership
 from rooms.selectors import marker_floors, room_check_visible, room_get_visible
 
 HISTORY_MAX_LIMIT = 200
@@ -55,8 +56,37 @@ def message_history(*, user: User, room_id: int, before=None, after=None, limit=
     return with_statuses(messages, room.pk), has_more
 
 
+def message_page_around(*, room_id: int, around, limit=None) -> tuple[list[Message], bool, bool]:
+    """About `limit` messages of a room centred on seq `around`, ascending; (page, older exist, newer exist).
+
+    The message at `around` (or, if that seq does not exist, the first after it) comes right
+    after the older half; near either end of the room the page fills up from the other side.
+    Two range scans of the (room, seq) index. Trusts the caller to have checked access.
+    """
+    around, limit = _cursor("around", around), _limit(limit)
+    messages = Message.objects.for_wire().filter(room_id=room_id)
+    older = list(messages.filter(seq__lt=around).order_by("-seq")[: limit + 1])
+    newer = list(messages.filter(seq__gte=around).order_by("seq")[: limit + 1])
+    want_older = (limit - 1) // 2
+    want_newer = limit - want_older
+    if len(newer) < want_newer:
+        want_older = limit - len(newer)
+    elif len(older) < want_older:
+        want_newer = limit - len(older)
+    page = list(reversed(older[:want_older])) + newer[:want_newer]
+    return page, len(older) > want_older, len(newer) > want_newer
+
+
+def message_history_around(*, user: User, room_id: int, around, limit=None) -> tuple[list[dict], bool, bool]:
+    """A page of a visible room's history around one seq, in the wire shape; NotFound for hidden rooms."""
+    room = room_get_visible(user=user, room_id=room_id)
+    messages, has_before, has_after = message_page_around(room_id=room.pk, around=around, limit=limit)
+    return with_statuses(messages, room.pk), has_before, has_after
+
+
 def message_get_visible(*, user: User, message_id: int) -> Message:
-    message = Message.objects.for_wire().select_related("room").filter(pk=message_id).first()
+    # No attachments prefetch: receipts and deletes need none; the shape loads them on demand.
+    message = Message.objects.select_related("sender", "room").filter(pk=message_id).first()
     if message is None:
         raise NotFound("Message not found.")
     try:
@@ -83,7 +113,7 @@ def last_messages(*, room_ids: list[int], last_seqs: dict[int, int]) -> dict[int
 
 def message_receipts(*, user: User, message_id: int) -> list[dict]:
     """Each other member's state for a message, from their markers: two queries."""
-    from accounts.selectors import user_public
+    from accounts.wire import user_public
     from rooms.selectors import room_members
 
     message = message_get_visible(user=user, message_id=message_id)
@@ -99,3 +129,23 @@ def message_receipts(*, user: User, message_id: int) -> list[dict]:
             status = "sent"
         receipts.append({"user": user_public(membership.user), "status": status})
     return receipts
+
+
+def attachment_get_for_download(*, user: User, attachment_id: int, thumbnail: bool = False) -> Attachment:
+    """The one access rule for an attachment's bytes, by every download path.
+
+    Its uploader, and members of the room of its message, may download it; to anyone
+    else, and once removed (its message deleted, or a moderator took it out), it does
+    not exist: NotFound, so ids reveal nothing. Two queries.
+    """
+    attachment = Attachment.objects.select_related("message").filter(pk=attachment_id, removed_at__isnull=True).first()
+    if attachment is None or (thumbnail and not attachment.thumbnail):
+        raise NotFound("Attachment not found.")
+    message = attachment.message
+    if message is not None and message.deleted:
+        raise NotFound("Attachment not found.")
+    if attachment.uploader_id == user.pk:
+        return attachment
+    if message is not None and Membership.objects.filter(room_id=message.room_id, user=user).exists():
+        return attachment
+    raise NotFound("Attachment not found.")

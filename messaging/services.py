@@ -1,20 +1,33 @@
 """Message use cases. `message_send` is the one send path: REST, WebSocket, web UI and admin call it."""
 
+import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
+from django.core.files.base import ContentFile, File
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, Q, Sum, Value, When
 from django.utils import timezone
 
+from accounts.audit import Kind as AuditKind
+from accounts.audit import audit_record
 from accounts.models import User
-from chatproject.errors import FieldErrors, FieldTooLarge, Invalid, PermissionDenied
-from messaging import events
-from messaging.models import Message
+from chatproject.errors import FieldErrors, FieldTooLarge, Invalid, NotFound, PermissionDenied, TooLarge
+from chatproject.tasks import enqueue
+from messaging import events, files, images
+from messaging.hooks import message_stored
+from messaging.models import Attachment, Message
 from messaging.selectors import message_get_visible, with_statuses
+from messaging.wire import attachment_data
 from rooms import services as room_services
 from rooms.selectors import membership_get, membership_require
 
+logger = logging.getLogger(__name__)
+
 CLIENT_ID_MAX = 64
+ATTACHMENTS_MAX = 10
 
 
 @dataclass(frozen=True)
@@ -24,10 +37,12 @@ class SendResult:
     created: bool
 
 
-def _clean_body(body) -> str:
+def _clean_body(body, *, may_be_empty: bool = False) -> str:
+    if body is None and may_be_empty:
+        return ""
     if not isinstance(body, str):
         raise FieldErrors({"body": ["Must be text."]})
-    if not body.strip():
+    if not body.strip() and not may_be_empty:
         raise FieldErrors({"body": ["A message cannot be empty."]})
     if len(body) > settings.MESSAGE_MAX_LENGTH:
         raise FieldTooLarge({"body": [f"At most {settings.MESSAGE_MAX_LENGTH} characters."]})
@@ -40,6 +55,36 @@ def _clean_client_id(client_id) -> str:
     if not isinstance(client_id, str) or len(client_id) > CLIENT_ID_MAX:
         raise FieldErrors({"client_id": [f"Must be a string of at most {CLIENT_ID_MAX} characters."]})
     return client_id
+
+
+def _clean_attachment_ids(ids) -> list[int]:
+    if ids in (None, ""):
+        return []
+    if not isinstance(ids, list | tuple) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise FieldErrors({"attachments": ["Must be a list of attachment ids."]})
+    if len(ids) > ATTACHMENTS_MAX:
+        raise FieldErrors({"attachments": [f"At most {ATTACHMENTS_MAX} attachments per message."]})
+    if len(set(ids)) != len(ids):
+        raise FieldErrors({"attachments": ["The same attachment is listed twice."]})
+    return list(ids)
+
+
+def _claim_attachments(*, message: Message, sender: User, ids: list[int]) -> None:
+    """Ties the sender's unused uploads to the message, in the order given: all of them or none.
+
+    One UPDATE whose WHERE is the rule (the sender's own, unused, not removed), so two
+    sends racing for one upload cannot both get it: the second finds it used and its whole
+    transaction, message included, rolls back.
+    """
+    if not ids:
+        message.shown_attachments = []
+        return
+    claimed = Attachment.objects.filter(
+        pk__in=ids, uploader=sender, message__isnull=True, removed_at__isnull=True
+    ).update(message=message, position=Case(*(When(pk=pk, then=Value(i)) for i, pk in enumerate(ids))))
+    if claimed != len(ids):
+        raise FieldErrors({"attachments": ["Each attachment must be your own upload, not yet used in a message."]})
+    message.shown_attachments = list(Attachment.objects.shown().filter(message=message))
 
 
 def _resent(*, sender: User, client_id: str, room_id: int) -> SendResult | None:
@@ -58,20 +103,25 @@ def message_send(
     body,
     client_id=None,
     reply_to: int | None = None,
+    attachments=None,
     skip_conn: str | None = None,
 ) -> SendResult:
     """Stores a message and publishes `message.new` after commit.
 
     Idempotent on (sender, client_id): a resend, also one racing the first attempt,
     gets the first message back with created=False. `skip_conn` is the sending
-    connection, which gets an ack instead of its own message.new.
+    connection, which gets an ack instead of its own message.new. `attachments` are
+    ids of the sender's unused uploads; with any, the body may be empty.
     """
-    body, client_id = _clean_body(body), _clean_client_id(client_id)
+    attachment_ids = _clean_attachment_ids(attachments)
+    body = _clean_body(body, may_be_empty=bool(attachment_ids))
+    client_id = _clean_client_id(client_id)
     # No lookup before the insert: the (sender, client_id) unique index catches a
     # resend, or a racing duplicate, and the first message is answered instead.
     try:
         with transaction.atomic():
             message = _store(sender=sender, room_id=room_id, body=body, client_id=client_id, reply_to=reply_to)
+            _claim_attachments(message=message, sender=sender, ids=attachment_ids)
             data = events.message_new(message=message, skip_conn=skip_conn)
     except IntegrityError:
         if client_id and (resent := _resent(sender=sender, client_id=client_id, room_id=room_id)):
@@ -91,9 +141,7 @@ def _store(*, sender: User, room_id: int, body: str, client_id: str, reply_to: i
     message = _insert(
         Message(room_id=room_id, seq=seq, sender=sender, body=body, client_id=client_id, reply_to_id=reply_to)
     )
-    from notifications.services import notify_for_message
-
-    notify_for_message(message=message, room_kind=room_kind)
+    message_stored.send(message=message, room_kind=room_kind)
     return message
 
 
@@ -127,8 +175,10 @@ def _insert(message: Message) -> Message:
 
 @transaction.atomic
 def message_edit(*, actor: User, message_id: int, body) -> dict:
-    body = _clean_body(body)
+    """The author changes the body; attachments stay. Empty only if it has attachments."""
     message = message_get_visible(user=actor, message_id=message_id)
+    message.shown_attachments = list(Attachment.objects.shown().filter(message=message))
+    body = _clean_body(body, may_be_empty=bool(message.shown_attachments))
     if message.sender_id != actor.pk or membership_get(user=actor, room_id=message.room_id) is None:
         raise PermissionDenied("Only the author, while a member of the room, may edit a message.")
     if message.deleted:
@@ -141,21 +191,205 @@ def message_edit(*, actor: User, message_id: int, body) -> dict:
     return data
 
 
+def _require_may_moderate(*, actor: User, message: Message, what: str) -> bool:
+    """PermissionDenied unless the actor may take the message down; True if it is their own."""
+    membership = membership_get(user=actor, room_id=message.room_id)
+    is_author = message.sender_id == actor.pk and membership is not None
+    if not (is_author or actor.is_moderator or (membership is not None and membership.can_manage)):
+        raise PermissionDenied(f"Only the author, a room owner or admin, or a moderator may {what}.")
+    return is_author
+
+
 @transaction.atomic
-def message_delete(*, actor: User, message_id: int) -> None:
+def message_delete(*, actor: User, message_id: int, reason: str = "") -> None:
     """The author, the room's owner or admins, or a site moderator may delete.
 
     The row stays (deleted, body emptied) so the room's seqs keep no gaps.
     """
     message = message_get_visible(user=actor, message_id=message_id)
-    membership = membership_get(user=actor, room_id=message.room_id)
-    is_author = message.sender_id == actor.pk and membership is not None
-    if not (is_author or actor.is_moderator or (membership is not None and membership.can_manage)):
-        raise PermissionDenied("Only the author, a room owner or admin, or a moderator may delete a message.")
+    is_author = _require_may_moderate(actor=actor, message=message, what="delete a message")
     if message.deleted:
         return
     message.deleted = True
     message.body = ""
     message.edited_at = timezone.now()
     message.save(update_fields=["deleted", "body", "edited_at"])
+    # Unreachable from now on; clean-up deletes the files after the grace period.
+    Attachment.objects.filter(message=message, removed_at__isnull=True).update(removed_at=message.edited_at)
+    if not is_author:
+        audit_record(
+            actor=actor,
+            kind=AuditKind.MESSAGE_DELETED,
+            target_user=message.sender_id,
+            room_id=message.room_id,
+            message_id=message.pk,
+            summary=f"seq {message.seq} in room {message.room_id}",
+            reason=reason,
+        )
     events.message_deleted(message=message)
+
+
+def attachment_upload(*, uploader: User, file: UploadedFile) -> dict:
+    """Stores an upload for later use in a message; returns its wire shape.
+
+    The type is sniffed from the bytes (messaging.files), the name cleaned, the size and
+    the uploader's quota checked. The file is written before the row: a failure in
+    between leaves no row pointing at nothing, and the written file is deleted again.
+    """
+    # Rate limit: chatproject.ratelimits.enforce("upload", uploader.pk) goes here once that module lands.
+    size = file.size or 0
+    if size == 0:
+        raise Invalid("The file is empty.")
+    if size > settings.ATTACHMENT_MAX_BYTES:
+        raise files.too_large()
+    content_type = files.sniff_content_type(files.read_head(file))
+    name = files.clean_name(file.name)
+    attachment = Attachment(uploader=uploader, name=name, size=size, content_type=content_type)
+    stored = file
+    if content_type in files.RASTER_IMAGE_TYPES:
+        # Location metadata never reaches storage (messaging/images.py); the thumbnail is the worker's.
+        prepared = images.prepare_upload(file, content_type)
+        attachment.width, attachment.height = prepared.width, prepared.height
+        if prepared.file is not None:
+            stored, attachment.size = File(prepared.file), prepared.size
+    attachment.file.save(files.storage_name(), stored, save=False)
+    try:
+        with transaction.atomic():
+            _check_quota(uploader=uploader, size=attachment.size)
+            attachment.save()
+            if content_type in files.RASTER_IMAGE_TYPES:
+                from messaging.tasks import attachment_thumbnail
+
+                enqueue(attachment_thumbnail, attachment.pk)
+    except BaseException:
+        attachment.file.storage.delete(attachment.file.name)
+        raise
+    return attachment_data(attachment)
+
+
+def _check_quota(*, uploader: User, size: int) -> None:
+    # The uploader's row lock makes concurrent uploads of one user take turns here, so
+    # together they cannot pass the quota; other users are not held up.
+    User.objects.select_for_update().filter(pk=uploader.pk).values_list("pk").first()
+    used = Attachment.objects.filter(uploader=uploader, removed_at__isnull=True).aggregate(total=Sum("size"))["total"]
+    used = used or 0
+    quota = settings.ATTACHMENT_QUOTA_BYTES
+    if used + size > quota:
+        raise TooLarge(
+            f"Your storage quota of {files.human_size(quota)} is used up ({files.human_size(used)} in use): "
+            "delete messages with files you no longer need."
+        )
+
+
+def attachment_thumbnail_make(*, attachment_id: int) -> bool:
+    """The worker's job for an uploaded raster image: its thumbnail; True if one was made.
+
+    A picture over IMAGE_MAX_PIXELS (a decompression bomb, say), or one Pillow cannot
+    decode, gets none: it stays a plain download. Once the thumbnail is stored, a room
+    whose message shows the image hears message.updated with its thumbnail_url.
+    """
+    attachment = Attachment.objects.filter(pk=attachment_id, removed_at__isnull=True).first()
+    if attachment is None or attachment.thumbnail or attachment.content_type not in files.RASTER_IMAGE_TYPES:
+        return False
+    try:
+        with attachment.file.open("rb") as source:
+            data, extension = images.thumbnail(source)
+    except images.TooManyPixels as refused:
+        logger.warning("No thumbnail for attachment %s: %s", attachment_id, refused)
+        return False
+    except (OSError, SyntaxError, ValueError):  # not decodable after all (UnidentifiedImageError is OSError)
+        logger.warning("No thumbnail for attachment %s: Pillow cannot decode it", attachment_id, exc_info=True)
+        return False
+    storage = attachment.thumbnail.storage
+    token = files.storage_name().removeprefix("attachments/")
+    name = storage.save(f"thumbnails/{token}.{extension}", ContentFile(data))
+    with transaction.atomic():
+        current = Attachment.objects.select_for_update().filter(pk=attachment_id, removed_at__isnull=True).first()
+        if current is None or current.thumbnail:  # removed meanwhile, or another worker was faster
+            transaction.on_commit(lambda: storage.delete(name))
+            return False
+        current.thumbnail.name = name
+        current.save(update_fields=["thumbnail"])
+        if current.message_id is not None:
+            message = Message.objects.for_wire().get(pk=current.message_id)
+            if not message.deleted:
+                events.message_updated(message=message, status=with_statuses([message], message.room_id)[0]["status"])
+    return True
+
+
+@transaction.atomic
+def attachment_remove(*, actor: User, attachment_id: int, reason: str = "") -> None:
+    """Takes one attachment out of its message (moderation); the room hears message.updated.
+
+    Who may delete the message may remove one of its files. The file becomes unreachable
+    at once and is deleted by clean-up after the grace period. An unused upload may be
+    removed by its uploader or a moderator.
+    """
+    attachment = Attachment.objects.select_for_update().filter(pk=attachment_id, removed_at__isnull=True).first()
+    if attachment is None:
+        raise NotFound("Attachment not found.")
+    if attachment.message_id is None:
+        if attachment.uploader_id != actor.pk and not actor.is_moderator:
+            raise NotFound("Attachment not found.")
+        attachment.removed_at = timezone.now()
+        attachment.save(update_fields=["removed_at"])
+        return
+    message = message_get_visible(user=actor, message_id=attachment.message_id)
+    is_author = _require_may_moderate(actor=actor, message=message, what="remove a file from a message")
+    attachment.removed_at = timezone.now()
+    attachment.save(update_fields=["removed_at"])
+    if not is_author:
+        audit_record(
+            actor=actor,
+            kind=AuditKind.ATTACHMENT_REMOVED,
+            target_user=attachment.uploader_id,
+            room_id=message.room_id,
+            message_id=message.pk,
+            summary=f"{attachment.name} ({attachment.content_type}) from seq {message.seq} in room {message.room_id}",
+            reason=reason,
+        )
+    if not message.deleted:
+        data = with_statuses([message], message.room_id)[0]
+        events.message_updated(message=message, status=data["status"])
+
+
+def attachments_cleanup(*, batch_size: int = 100, now=None) -> dict[str, int]:
+    """Deletes the files (and rows) of uploads never used within ATTACHMENT_ORPHAN_HOURS,
+    and of attachments removed (their message deleted, or moderated) more than
+    ATTACHMENT_DELETE_GRACE_HOURS ago. Returns how many of each.
+
+    Safe to run on several machines at once: each batch locks its rows with
+    SELECT ... FOR UPDATE SKIP LOCKED, so two runs never take the same row, and a row
+    is deleted in the transaction that deleted its files (a failed file deletion keeps
+    the row for the next run).
+    """
+    now = now or timezone.now()
+    unused = Q(
+        message__isnull=True,
+        removed_at__isnull=True,
+        created_at__lt=now - timedelta(hours=settings.ATTACHMENT_ORPHAN_HOURS),
+    )
+    removed = Q(removed_at__lt=now - timedelta(hours=settings.ATTACHMENT_DELETE_GRACE_HOURS))
+    counts = {"unused": 0, "removed": 0}
+    for kind, condition in (("unused", unused), ("removed", removed)):
+        while True:
+            done = _cleanup_batch(condition, batch_size)
+            counts[kind] += done
+            if done < batch_size:  # none left, or the rest is another run's
+                break
+    return counts
+
+
+def _cleanup_batch(condition: Q, batch_size: int) -> int:
+    with transaction.atomic():
+        batch = list(
+            Attachment.objects.select_for_update(skip_locked=True).filter(condition).order_by("id")[:batch_size]
+        )
+        for attachment in batch:
+            for field in (attachment.file, attachment.thumbnail):
+                if field.name:
+                    field.storage.delete(field.name)
+        Attachment.objects.filter(pk__in=[a.pk for a in batch]).delete()
+    if batch:
+        logger.info("clean-up deleted %d attachment(s)", len(batch))
+    return len(batch)

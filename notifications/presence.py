@@ -11,32 +11,26 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from django.conf import settings
-from django.utils import timezone
 
+from accounts.selectors import users_last_seen
+from accounts.services import user_mark_seen
 from chatproject.db import db_call
+from chatproject.errors import FieldErrors
 from chatproject.metrics import EVENTS_DROPPED as DROPPED
 from chatproject.metrics import PRESENCE_STORE_ERRORS
-from chatproject.realtime import frame_event, publish, room_topic
+from chatproject.wire import wire_time, wire_time_from_unix
+from notifications import events
 from notifications.presence_store import AWAY, OFFLINE, ONLINE, Presence, presence_store
+from notifications.wire import presence_data
+from rooms.selectors import room_ids_for_user
 
 logger = logging.getLogger(__name__)
 SETTABLE = (ONLINE, AWAY)
 
 
-def iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def presence_frame(user_id: int, presence: Presence) -> dict:
-    return {"type": "presence", "user": user_id, "status": presence.status, "last_seen": iso(presence.last_seen)}
-
-
-class PresenceHub:
+class PresenceRegistry:
     """This process's open connections (conn id -> (user id, status)) and their queued store updates.
 
     Connects, status changes and disconnects go to the store through one queue, in order,
@@ -88,11 +82,7 @@ class PresenceHub:
                         seen.append(change.user_id)
                 if not future.done():
                     future.set_result(changed)
-            if seen:
-                try:
-                    await db_call(_save_last_seen)(seen)
-                except Exception:  # the database is away; last_seen is a hint, the store has it too
-                    logger.warning("saving last_seen of %d users failed", len(seen), exc_info=True)
+            await _mark_seen(seen)
 
     async def _loop(self) -> None:
         heartbeat, sweep = settings.PRESENCE_HEARTBEAT_SECONDS, settings.PRESENCE_SWEEP_SECONDS
@@ -132,93 +122,93 @@ def store_unavailable(exc: Exception, lost: int) -> None:
         logger.warning("presence store unavailable (%s: %s); presence degrades", type(exc).__name__, exc)
 
 
-_hubs: dict[int, PresenceHub] = {}
+_registries: dict[int, PresenceRegistry] = {}
 
 
-def presence_hub() -> PresenceHub:
-    """One hub per event loop (a server process has one)."""
+def presence_registry() -> PresenceRegistry:
+    """One registry per event loop (a server process has one)."""
     loop_id = id(asyncio.get_running_loop())
-    hub = _hubs.get(loop_id)
-    if hub is None:
-        hub = _hubs[loop_id] = PresenceHub()
-    return hub
+    registry = _registries.get(loop_id)
+    if registry is None:
+        registry = _registries[loop_id] = PresenceRegistry()
+    return registry
 
 
 def _publish(user_id: int, room_ids, status: str) -> None:
-    frame = presence_frame(user_id, Presence(status, time.time()))
-    # One event naming all the user's rooms: each connection gets it once, however many
-    # rooms it shares with the user.
     try:
-        publish([room_topic(room_id) for room_id in room_ids], frame_event(frame, skip_user=user_id))
+        events.presence_changed(
+            user_id=user_id, room_ids=room_ids, status=status, last_seen=wire_time_from_unix(time.time())
+        )
     except Exception as exc:  # the channel layer is down: a presence frame is a hint
         store_unavailable(exc, 1)
 
 
-def _save_last_seen(user_ids: list[int]) -> None:
-    from accounts.models import User
-
-    User.objects.filter(pk__in=user_ids).update(last_seen=timezone.now())
+async def _mark_seen(user_ids: list[int]) -> None:
+    for user_id in user_ids:
+        try:
+            await db_call(user_mark_seen)(user_id=user_id)
+        except Exception:  # the database is away; last_seen is a hint, the store has it too
+            logger.warning("saving last_seen of %d users failed", len(user_ids), exc_info=True)
+            return
 
 
 async def presence_connect(*, user_id: int, conn_id: str, room_ids) -> None:
     """Records the connection before `hello`; if the store is down, the socket connects all the same."""
-    hub = presence_hub()
-    hub.conns[conn_id] = (user_id, ONLINE)
-    hub.ensure_running()
-    await hub.submit(_Change(user_id, conn_id, ONLINE, tuple(room_ids)))
+    registry = presence_registry()
+    registry.conns[conn_id] = (user_id, ONLINE)
+    registry.ensure_running()
+    await registry.submit(_Change(user_id, conn_id, ONLINE, tuple(room_ids)))
 
 
 async def presence_set(*, user_id: int, conn_id: str, status: str, room_ids) -> None:
-    from chatproject.errors import FieldErrors
-
     if status not in SETTABLE:
         raise FieldErrors({"status": ['Must be "online" or "away".']})
-    hub = presence_hub()
-    hub.conns[conn_id] = (user_id, status)
-    await hub.submit(_Change(user_id, conn_id, status, tuple(room_ids)))
+    registry = presence_registry()
+    registry.conns[conn_id] = (user_id, status)
+    await registry.submit(_Change(user_id, conn_id, status, tuple(room_ids)))
 
 
 async def presence_disconnect(*, user_id: int, conn_id: str, room_ids) -> None:
     """Queued, not awaited: a closing socket waits for nobody."""
-    hub = presence_hub()
-    hub.conns.pop(conn_id, None)
-    hub.submit(_Change(user_id, conn_id, None, tuple(room_ids)))
+    registry = presence_registry()
+    registry.conns.pop(conn_id, None)
+    registry.submit(_Change(user_id, conn_id, None, tuple(room_ids)))
 
 
 async def presence_sweep() -> list[int]:
     """Turns users whose processes vanished offline, telling their rooms once."""
-    from rooms.selectors import room_ids_for_user
-
     gone = await presence_store().sweep()
     for user_id in gone:
         rooms = await db_call(room_ids_for_user)(user_id=user_id)
         _publish(user_id, [room_id for room_id, _, _ in rooms], OFFLINE)
-    if gone:
-        await db_call(_save_last_seen)(gone)
+    await _mark_seen(gone)
     return gone
 
 
 def presence_of(*, user_ids: list[int]) -> dict[str, dict]:
-    """`presence/?users=`: one round trip to the store; last_seen falls back to the database.
-
-    With the store down, everyone reads as offline with the database's last_seen: the
-    page or app still works, it only cannot tell who is online right now.
-    """
-    try:
-        found = presence_store().get_many(user_ids)
-    except Exception as exc:
-        store_unavailable(exc, 0)
-        found = {user_id: Presence(OFFLINE, None) for user_id in user_ids}
+    """`presence/?users=`: one round trip to the store; last_seen falls back to the database."""
+    found = _get_many(user_ids)
     missing = [uid for uid, p in found.items() if p.last_seen is None]
-    fallback = {}
-    if missing:
-        from accounts.models import User
-
-        fallback = dict(User.objects.filter(pk__in=missing).values_list("pk", "last_seen"))
+    fallback = users_last_seen(user_ids=missing) if missing else {}
     result = {}
     for user_id, presence in found.items():
-        last_seen = iso(presence.last_seen)
-        if last_seen is None and fallback.get(user_id):
-            last_seen = fallback[user_id].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        result[str(user_id)] = {"status": presence.status, "last_seen": last_seen}
+        last_seen = wire_time_from_unix(presence.last_seen) or wire_time(fallback.get(user_id))
+        result[str(user_id)] = presence_data(status=presence.status, last_seen=last_seen)
     return result
+
+
+def presence_statuses(*, user_ids: list[int]) -> dict[int, str]:
+    """Each user's status alone (pages, the user admin): one round trip to the store."""
+    if not user_ids:
+        return {}
+    return {user_id: presence.status for user_id, presence in _get_many(user_ids).items()}
+
+
+def _get_many(user_ids: list[int]) -> dict[int, Presence]:
+    """From the store; with the store down, everyone reads as offline (last_seen from the
+    database): pages and apps still work, they only cannot tell who is online right now."""
+    try:
+        return presence_store().get_many(user_ids)
+    except Exception as exc:
+        store_unavailable(exc, 0)
+        return {user_id: Presence(OFFLINE, None) for user_id in user_ids}

@@ -4,8 +4,8 @@ import time
 
 from django.conf import settings
 
-from chatproject.errors import FieldErrors
-from chatproject.realtime import frame_event, publish, room_topic
+from chatproject.errors import FieldErrors, NotFound
+from notifications import events
 
 STATES = ("start", "stop")
 # A burst allowance per connection on top of the per-room interval.
@@ -40,14 +40,10 @@ class TypingLimiter:
 
 async def typing_relay(*, user, room_id, state, member_of: set[int], limiter: TypingLimiter) -> None:
     """Relays to the room's other members' connections (not to the typist's own)."""
-    from accounts.selectors import user_public
-    from chatproject.errors import NotFound
-
     if state not in STATES:
         raise FieldErrors({"state": ['Must be "start" or "stop".']})
     if room_id not in member_of:
         raise NotFound("Room not found.")
     if not limiter.allow(room_id, state):
         return
-    frame = {"type": "typing", "room": room_id, "user": user_public(user), "state": state}
-    publish(room_topic(room_id), frame_event(frame, skip_user=user.pk))
+    events.typing(user=user, room_id=room_id, state=state)

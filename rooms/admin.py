@@ -5,30 +5,13 @@ Every change goes through rooms.services, so members' connections hear of it
 saves or deletes a Room or a Membership row itself.
 """
 
-from collections.abc import Callable, Iterable
-
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Count
 
-from chatproject.errors import DomainError
+from chatproject.admintools import run_each
 from rooms import services
 from rooms.models import Membership, Room
-
-
-def run_each(modeladmin: admin.ModelAdmin, request, items: Iterable, call: Callable, verb: str) -> None:
-    """Calls a service per item, reporting refusals (a DomainError) instead of failing the whole batch."""
-    done, refused = 0, []
-    for item in items:
-        try:
-            call(item)
-            done += 1
-        except DomainError as exc:
-            refused.append(f"{item}: {exc.detail}")
-    if done:
-        modeladmin.message_user(request, f"{done} {verb}.", messages.SUCCESS)
-    for reason in refused:
-        modeladmin.message_user(request, reason, messages.ERROR)
 
 
 class MembershipInline(admin.TabularInline):

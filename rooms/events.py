@@ -1,25 +1,10 @@
-"""Real-time frames about rooms and memberships, published after commit."""
+"""Real-time frames about rooms and memberships: who hears what, published after commit."""
 
 from typing import Any
 
-from accounts.selectors import user_public
 from chatproject.realtime import dumps, frame_event, publish_on_commit, room_topic, user_topic
 from rooms.models import Membership, Room
-
-
-def room_data(room: Room, *, members: list | None = None) -> dict[str, Any]:
-    data = {
-        "id": room.pk,
-        "kind": room.kind,
-        "name": room.name,
-        "topic": room.topic,
-        "created_by": room.created_by_id,
-        "created_at": room.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "last_seq": room.last_seq,
-    }
-    if members is not None:
-        data["members"] = [user_public(user) for user in members]
-    return data
+from rooms.wire import room_data
 
 
 def joined(*, membership: Membership, room_payload: dict[str, Any]) -> None:

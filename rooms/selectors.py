@@ -7,10 +7,6 @@ from chatproject.errors import NotFound, PermissionDenied
 from rooms.models import Membership, Room
 
 
-def room_visible_q(user: User) -> Q:
-    return Q(kind=Room.Kind.PUBLIC) | Q(memberships__user=user)
-
-
 def room_get_visible(*, user: User, room_id: int) -> Room:
     """Public rooms, rooms the user belongs to, and (for moderators) every room."""
     room = Room.objects.filter(pk=room_id).first()
@@ -77,6 +73,10 @@ def public_rooms_to_join(*, user: User, search: str = "") -> QuerySet[Room]:
 
 def room_members(*, room: Room) -> QuerySet[Membership]:
     return Membership.objects.filter(room=room).select_related("user").order_by("joined_at", "id")
+
+
+def member_count(*, room_id: int) -> int:
+    return Membership.objects.filter(room_id=room_id).count()
 
 
 def member_user_ids(*, room_id: int) -> list[int]:
@@ -147,3 +147,9 @@ def member_usernames_matching(*, room_id: int, usernames: set[str]) -> list[int]
         .filter(lname__in=usernames, user__is_active=True)
         .values_list("user_id", flat=True)
     )
+
+
+def unread_count(membership: Membership) -> int:
+    # The send path moves a sender's read marker to their own message, so everything
+    # after the marker is from others: no scan of the room's history.
+    return max(membership.room.last_seq - membership.read_seq, 0)

@@ -1,13 +1,19 @@
 """Room and membership use cases. Every door calls these; only these publish room events."""
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 
+from accounts.audit import Kind as AuditKind
+from accounts.audit import audit_record
 from accounts.models import User
 from accounts.selectors import users_by_ids
 from chatproject.errors import FieldErrors, Invalid, NotFound, PermissionDenied
 from rooms import events
+from rooms.hooks import member_added
 from rooms.models import Membership, Room
-from rooms.selectors import direct_key, membership_get, room_get_visible
+from rooms.selectors import direct_key, membership_get, membership_require, room_get_visible
+from rooms.wire import room_data
 
 DIRECT_MAX_MEMBERS = 10
 Role = Membership.Role
@@ -29,6 +35,11 @@ def _validate_names(*, name: str | None, topic: str | None) -> None:
         raise FieldErrors(errors)
 
 
+def _validate_role(role: str) -> None:
+    if role not in Role.values:
+        raise FieldErrors({"role": [f"Must be one of {', '.join(Role.values)}."]})
+
+
 def _require_manager(*, actor: User, room: Room, owner_only: bool = False) -> Membership | None:
     """The actor's membership if they may manage the room; moderators may do what owners may."""
     membership = membership_get(user=actor, room_id=room.pk)
@@ -46,7 +57,7 @@ def room_create(*, creator: User, name: str, kind: str, topic: str = "") -> Room
     _validate_names(name=name, topic=topic)
     room = Room.objects.create(kind=kind, name=name.strip(), topic=topic.strip(), created_by=creator)
     membership = Membership.objects.create(room=room, user=creator, role=Role.OWNER)
-    events.joined(membership=membership, room_payload=events.room_data(room))
+    events.joined(membership=membership, room_payload=room_data(room))
     return room
 
 
@@ -67,7 +78,7 @@ def room_update(*, actor: User, room_id: int, name: str | None = None, topic: st
 
 
 @transaction.atomic
-def room_delete(*, actor: User, room_id: int) -> None:
+def room_delete(*, actor: User, room_id: int, reason: str = "") -> None:
     room = room_get_visible(user=actor, room_id=room_id)
     if room.is_direct and not actor.is_moderator:
         raise PermissionDenied("Direct conversations cannot be deleted.")
@@ -75,6 +86,7 @@ def room_delete(*, actor: User, room_id: int) -> None:
         _require_manager(actor=actor, room=room, owner_only=True)
     for user_id in Membership.objects.filter(room=room).values_list("user_id", flat=True):
         events.left(user_id=user_id, room_id=room.pk, reason="deleted")
+    audit_record(actor=actor, kind=AuditKind.ROOM_DELETED, room_id=room.pk, summary=str(room), reason=reason)
     room.delete()
 
 
@@ -102,7 +114,7 @@ def _add(*, room_id: int, user: User, role: str) -> tuple[Membership, bool]:
     membership = Membership.objects.create(
         room=room, user=user, role=role, delivered_seq=room.last_seq, read_seq=room.last_seq
     )
-    events.joined(membership=membership, room_payload=events.room_data(room))
+    events.joined(membership=membership, room_payload=room_data(room))
     events.updated(room=room, member_count=_member_count(room))
     return membership, True
 
@@ -130,8 +142,7 @@ def member_add(*, actor: User, room_id: int, user_id: int, role: str = Role.MEMB
     room = room_get_visible(user=actor, room_id=room_id)
     if room.is_direct:
         raise PermissionDenied("Direct conversations have a fixed set of members.")
-    if role not in Role.values:
-        raise FieldErrors({"role": [f"Must be one of {', '.join(Role.values)}."]})
+    _validate_role(role)
     _require_manager(actor=actor, room=room, owner_only=role != Role.MEMBER)
     user = users_by_ids([user_id]).get(user_id)
     if user is None:
@@ -140,15 +151,26 @@ def member_add(*, actor: User, room_id: int, user_id: int, role: str = Role.MEMB
     if existing is not None:
         return existing
     membership, created = _add(room_id=room.pk, user=user, role=role)
-    if created and room.kind == Room.Kind.PRIVATE:
-        from notifications.services import notify_invitation
-
-        notify_invitation(room=room, recipient=user, inviter=actor)
+    if created:
+        member_added.send(room=room, user=user, actor=actor)
     return membership
 
 
+def _refuse_ownerless(*, room: Room, target: Membership) -> None:
+    """A room keeps an owner: its last owner is neither removed nor demoted by anyone.
+
+    Refused rather than handing ownership on: who should own a room is a choice for
+    people (make someone else owner first, or delete the room), not for the server.
+    """
+    if (
+        target.role == Role.OWNER
+        and not Membership.objects.filter(room=room, role=Role.OWNER).exclude(pk=target.pk).exists()
+    ):
+        raise Invalid("A room needs an owner: make someone else owner first.")
+
+
 @transaction.atomic
-def member_remove(*, actor: User, room_id: int, user_id: int) -> None:
+def member_remove(*, actor: User, room_id: int, user_id: int, reason: str = "") -> None:
     room = room_get_visible(user=actor, room_id=room_id)
     if room.is_direct:
         raise PermissionDenied("Direct conversations have a fixed set of members.")
@@ -161,26 +183,43 @@ def member_remove(*, actor: User, room_id: int, user_id: int) -> None:
     outranks = actor.is_moderator or (actor_membership and actor_membership.role == Role.OWNER)
     if target.can_manage and not outranks:
         raise PermissionDenied("Only an owner may remove an owner or admin.")
+    _refuse_ownerless(room=room, target=target)
     target.delete()
+    audit_record(
+        actor=actor,
+        kind=AuditKind.MEMBER_REMOVED,
+        target_user=user_id,
+        room_id=room.pk,
+        summary=str(room),
+        reason=reason,
+    )
     events.left(user_id=user_id, room_id=room.pk, reason="removed")
     events.updated(room=room, member_count=_member_count(room))
     return None
 
 
 @transaction.atomic
-def member_set_role(*, actor: User, room_id: int, user_id: int, role: str) -> Membership:
+def member_set_role(*, actor: User, room_id: int, user_id: int, role: str, reason: str = "") -> Membership:
     room = room_get_visible(user=actor, room_id=room_id)
     if room.is_direct:
         raise PermissionDenied("Direct conversations have no roles.")
-    if role not in Role.values:
-        raise FieldErrors({"role": [f"Must be one of {', '.join(Role.values)}."]})
+    _validate_role(role)
     _require_manager(actor=actor, room=room, owner_only=True)
     target = Membership.objects.filter(room=room, user_id=user_id).first()
     if target is None:
         raise NotFound("That user is not a member of this room.")
-    if target.role == Role.OWNER and role != Role.OWNER:
-        if not Membership.objects.filter(room=room, role=Role.OWNER).exclude(pk=target.pk).exists():
-            raise Invalid("A room needs an owner: make someone else owner first.")
+    if role != Role.OWNER:
+        _refuse_ownerless(room=room, target=target)
+    if target.role == role:
+        return target
+    audit_record(
+        actor=actor,
+        kind=AuditKind.ROLE_CHANGED,
+        target_user=user_id,
+        room_id=room.pk,
+        summary=f"{room}: {target.role} -> {role}",
+        reason=reason,
+    )
     target.role = role
     target.save(update_fields=["role"])
     events.updated(room=room)
@@ -207,7 +246,7 @@ def direct_get_or_create(*, creator: User, user_ids: list[int]) -> tuple[Room, b
             memberships = Membership.objects.bulk_create(
                 [Membership(room=room, user=users[i], role=Role.MEMBER) for i in sorted(wanted)]
             )
-            payload = events.room_data(room, members=[users[i] for i in sorted(wanted)])
+            payload = room_data(room, members=[users[i] for i in sorted(wanted)])
             for membership in memberships:
                 events.joined(membership=membership, room_payload=payload)
     except IntegrityError:
@@ -225,8 +264,6 @@ def room_next_seq(*, room_id: int, sender_id: int) -> tuple[int, str] | None:
     second moves the sender's own markers to the new seq (a sender has read what they
     wrote). Raw SQL: this runs for every message sent.
     """
-    from django.db import connection
-
     room_table, membership_table = Room._meta.db_table, Membership._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -251,11 +288,6 @@ def marker_move(*, user: User, room_id: int, up_to: int, read: bool, skip_conn: 
     Never back, never past the room's last seq. Publishes one receipt per marker that
     actually moved.
     """
-    from django.db.models import F
-    from django.db.models.functions import Greatest
-
-    from rooms.selectors import membership_require
-
     if not isinstance(up_to, int) or isinstance(up_to, bool) or up_to < 0:
         raise FieldErrors({"up_to": ["Must be a seq, 0 or more."]})
     membership = membership_require(user=user, room_id=room_id)

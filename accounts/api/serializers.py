@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from accounts.models import User
+from accounts.models import Device, User
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -47,3 +47,31 @@ class TokenPairSerializer(serializers.Serializer):
 
 class RefreshSerializer(serializers.Serializer):
     refresh = serializers.CharField()
+
+
+class LogoutSerializer(serializers.Serializer):
+    refresh = serializers.CharField(required=False, help_text="sign out the device of this refresh token")
+    all = serializers.BooleanField(
+        required=False, default=False, help_text="sign out every device but the caller's (needs authentication)"
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs.get("all") and not attrs.get("refresh"):
+            raise serializers.ValidationError({"refresh": ["Send a refresh token, or all: true."]})
+        return attrs
+
+
+class DeviceSerializer(serializers.ModelSerializer):
+    current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Device
+        fields = ["id", "kind", "created_at", "last_used_at", "user_agent", "current"]
+
+    def get_current(self, device: Device) -> bool:
+        return device.pk == self.context.get("current_device_id")
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    old_password = serializers.CharField(trim_whitespace=False)
+    new_password = serializers.CharField(trim_whitespace=False)

@@ -6,7 +6,7 @@ from django.test import Client
 
 from accounts import services
 from accounts.tests.factories import PASSWORD, access_token
-from accounts.tests.wsclient import ORIGIN, bearer, communicator, connect_as, receive_type, send
+from testsupport.wsclient import ORIGIN, bearer, communicator, connect_as, receive_type, send
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

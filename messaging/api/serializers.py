@@ -4,8 +4,24 @@ from accounts.api.serializers import UserSerializer
 from chatproject.ids import IdField
 
 
+class AttachmentSerializer(serializers.Serializer):
+    """Documents the attachment object; instances are dicts from messaging.wire.attachment_data."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    size = serializers.IntegerField(help_text="bytes")
+    content_type = serializers.CharField(help_text="sniffed from the bytes, not the client's claim")
+    url = serializers.CharField(help_text="path on this server; GET with Bearer or session cookie")
+    thumbnail_url = serializers.CharField(allow_null=True, help_text="set once a thumbnail exists (raster images)")
+    width = serializers.IntegerField(allow_null=True)
+    height = serializers.IntegerField(allow_null=True)
+
+    def to_representation(self, instance):
+        return instance
+
+
 class MessageSerializer(serializers.Serializer):
-    """Documents the message shape; instances are the dicts from messaging.events.message_data."""
+    """Documents the message shape; instances are the dicts from messaging.wire.message_data."""
 
     id = serializers.IntegerField()
     seq = serializers.IntegerField()
@@ -17,7 +33,7 @@ class MessageSerializer(serializers.Serializer):
     edited_at = serializers.CharField(allow_null=True)
     deleted = serializers.BooleanField()
     reply_to = serializers.IntegerField(allow_null=True)
-    attachments = serializers.ListField(child=serializers.DictField())
+    attachments = AttachmentSerializer(many=True, help_text="attachment objects, in order")
     status = serializers.ChoiceField(choices=["sent", "delivered", "read"])
 
     def to_representation(self, instance):
@@ -27,6 +43,8 @@ class MessageSerializer(serializers.Serializer):
 class MessagePageSerializer(serializers.Serializer):
     results = MessageSerializer(many=True)
     has_more = serializers.BooleanField()
+    has_more_before = serializers.BooleanField(required=False, help_text="only with `around`: older messages exist")
+    has_more_after = serializers.BooleanField(required=False, help_text="only with `around`: newer messages exist")
 
     def to_representation(self, instance):
         return instance
@@ -34,10 +52,14 @@ class MessagePageSerializer(serializers.Serializer):
 
 class MessageSendSerializer(serializers.Serializer):
     # Shapes only; the rules (length, membership, idempotency) live in messaging.services.
-    body = serializers.CharField(trim_whitespace=False, allow_blank=True)
+    body = serializers.CharField(trim_whitespace=False, allow_blank=True, required=False)
     client_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
     reply_to = IdField(required=False, allow_null=True)
-    attachments = serializers.ListField(child=IdField(), required=False)
+    attachments = serializers.ListField(
+        child=IdField(),
+        required=False,
+        help_text="ids of the sender's unused uploads, at most 10; with any, `body` may be empty",
+    )
 
 
 class MessageEditSerializer(serializers.Serializer):
@@ -59,3 +81,16 @@ class MessageSearchResultSerializer(serializers.Serializer):
 
     def to_representation(self, instance):
         return instance
+
+
+class MessageSearchPageSerializer(serializers.Serializer):
+    results = MessageSearchResultSerializer(many=True)
+    has_more = serializers.BooleanField()
+    next_cursor = serializers.CharField(allow_null=True, help_text="pass as `cursor` for the next page")
+
+    def to_representation(self, instance):
+        return instance
+
+
+class AttachmentUploadSerializer(serializers.Serializer):
+    file = serializers.FileField()

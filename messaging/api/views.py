@@ -3,13 +3,15 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chatproject.errors import FieldErrors
 from chatproject.ids import int_param
+from chatproject.metrics import MESSAGES_SENT
 from messaging import search, selectors, services
 from messaging.api.serializers import (
     MessageEditSerializer,
     MessagePageSerializer,
     MessageReceiptSerializer,
-    MessageSearchResultSerializer,
+    MessageSearchPageSerializer,
     MessageSendSerializer,
     MessageSerializer,
 )
@@ -21,11 +23,31 @@ class RoomMessagesView(APIView):
             OpenApiParameter("before", int, description="only messages with a smaller seq (older page)"),
             OpenApiParameter("after", int, description="only messages with a larger seq (catch-up)"),
             OpenApiParameter("limit", int, description="page size, 1 to 200 (default 50)"),
+            OpenApiParameter(
+                "around",
+                int,
+                description="a page centred on this seq (to open a search result in context); not with "
+                "before/after. The answer then also has has_more_before and has_more_after.",
+            ),
         ],
         responses={200: MessagePageSerializer},
     )
     def get(self, request, room_id: int):
         params = request.query_params
+        if params.get("around") not in (None, ""):
+            if any(params.get(name) not in (None, "") for name in ("before", "after")):
+                raise FieldErrors({"around": ["Not together with before or after."]})
+            results, has_before, has_after = selectors.message_history_around(
+                user=request.user, room_id=room_id, around=params.get("around"), limit=params.get("limit")
+            )
+            return Response(
+                {
+                    "results": results,
+                    "has_more": has_before or has_after,
+                    "has_more_before": has_before,
+                    "has_more_after": has_after,
+                }
+            )
         results, has_more = selectors.message_history(
             user=request.user,
             room_id=room_id,
@@ -47,10 +69,13 @@ class RoomMessagesView(APIView):
         result = services.message_send(
             sender=request.user,
             room_id=room_id,
-            body=fields["body"],
+            body=fields.get("body"),
             client_id=fields.get("client_id"),
             reply_to=fields.get("reply_to"),
+            attachments=fields.get("attachments"),
         )
+        if result.created:  # a resend of the same client_id is not a second message
+            MESSAGES_SENT.labels("rest").inc()
         return Response(result.data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 
@@ -82,11 +107,22 @@ class MessageSearchView(APIView):
         parameters=[
             OpenApiParameter("q", str, required=True, description="words to find (prefixes match)"),
             OpenApiParameter("room", int, description="only this room"),
+            OpenApiParameter("cursor", str, description="`next_cursor` of the previous page: the results after it"),
+            OpenApiParameter("limit", int, description="page size, 1 to 50 (default 20)"),
         ],
-        responses={200: MessageSearchResultSerializer(many=True)},
-        description="Matches in rooms the caller belongs to, best first (at most 50). `snippet` is HTML-escaped "
-        "text with each match in <mark>…</mark>.",
+        responses={200: MessageSearchPageSerializer},
+        description="Matches in rooms the caller belongs to, best first, then newest first. `snippet` is "
+        "HTML-escaped text with each match in <mark>…</mark>. More results: pass `next_cursor` back as `cursor`.",
     )
     def get(self, request):
-        room_id = int_param(request.query_params.get("room"), field="room", minimum=1, required=False)
-        return Response(search.message_search(user=request.user, q=request.query_params.get("q", ""), room_id=room_id))
+        params = request.query_params
+        room_id = int_param(params.get("room"), field="room", minimum=1, required=False)
+        return Response(
+            search.message_search(
+                user=request.user,
+                q=params.get("q", ""),
+                room_id=room_id,
+                cursor=params.get("cursor"),
+                limit=params.get("limit"),
+            )
+        )

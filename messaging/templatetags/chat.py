@@ -6,10 +6,12 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from messaging.wire import MENTION_PATTERN
+
 register = template.Library()
 
-# Same mention rule as notifications.services.MENTION; links are http(s) only, never javascript: and friends.
-TOKEN = re.compile(r"(?P<url>https?://[^\s<>\"']+)|(?<![\w@])@(?P<name>[\w.+-]+[\w+-]|[\w])", re.UNICODE)
+# Links are http(s) only, never javascript: and friends; mentions by the one rule in messaging.wire.
+TOKEN = re.compile(r"(?P<url>https?://[^\s<>\"']+)|" + MENTION_PATTERN, re.UNICODE)
 URL_TRAILING = ".,;:!?)]}'\""
 
 STATUS_LABELS = {"sent": ("✓", "Sent"), "delivered": ("✓✓", "Delivered"), "read": ("✓✓", "Read")}
@@ -48,3 +50,31 @@ def message_status(status: str) -> SafeString:
         label,
         symbol,
     )
+
+
+RASTER_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+
+
+@register.filter
+def is_raster(content_type: str) -> bool:
+    return content_type in RASTER_TYPES
+
+
+@register.filter
+def thumb_box(attachment: dict) -> str:
+    """`width="…" height="…"` of a thumbnail at most 400 px on its longer side (as render.js)."""
+    width, height = attachment.get("width"), attachment.get("height")
+    if not width or not height:
+        return ""
+    scale = min(1, 400 / max(width, height))
+    return format_html('width="{}" height="{}"', round(width * scale), round(height * scale))
+
+
+@register.filter
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} bytes"

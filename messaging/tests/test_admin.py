@@ -3,8 +3,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts.models import AuditLog
 from messaging.models import Message
-from rooms.tests.factories import create_room, frames, record_published, send
+from testsupport.factories import create_room, frames, record_published, send
 
 pytestmark = pytest.mark.django_db
 
@@ -46,11 +47,17 @@ def test_moderation_delete_goes_through_the_service(
 ):
     published = record_published(monkeypatch)
     target = Message.objects.get(body__contains="fox")
+    form = {"action": "moderate_delete", "_selected_action": [target.pk]}
+    confirmation = client.post(CHANGELIST, form)
+    assert confirmation.status_code == 200 and b"Reason" in confirmation.content  # asks first
+    assert not Message.objects.get(pk=target.pk).deleted
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(CHANGELIST, {"action": "moderate_delete", "_selected_action": [target.pk]})
+        response = client.post(CHANGELIST, {**form, "confirm": "yes", "reason": "off-topic"})
     assert response.status_code == 302
     target.refresh_from_db()
     assert (target.deleted, target.body, target.seq) == (True, "", 1)
+    entry = AuditLog.objects.get(kind="message_deleted")
+    assert (entry.actor, entry.message_id, entry.room_id, entry.reason) == (moderator, target.pk, room.pk, "off-topic")
     [(group, frame)] = frames(published, "message.deleted")
     assert (group, frame["id"]) == (f"room.{room.pk}", target.pk)
     assert Message.objects.filter(deleted=False).count() == 1
@@ -63,7 +70,8 @@ def test_plain_staff_without_the_moderator_role_is_refused(client, room, make_us
     staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_message", "change_message"]))
     client.force_login(staff)
     target = Message.objects.get(body__contains="fox")
-    response = client.post(CHANGELIST, {"action": "moderate_delete", "_selected_action": [target.pk]}, follow=True)
+    form = {"action": "moderate_delete", "_selected_action": [target.pk], "confirm": "yes"}
+    response = client.post(CHANGELIST, form, follow=True)
     assert "moderator may delete" in response.content.decode()
     target.refresh_from_db()
     assert not target.deleted

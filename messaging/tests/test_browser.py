@@ -38,6 +38,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = ROOT / "test-artifacts"
 LIVE_MS = 1000  # "appears live within a second"
 WAIT_MS = 10_000
+BACKOFF_MAX_MS = 15_000  # the cap in static/js/connection.js
 
 
 def on_postgres() -> bool:
@@ -153,11 +154,37 @@ def browser(server):
         chromium.close()
 
 
+# Every page runs under the server's Content-Security-Policy; a violation (a blocked
+# inline script or style, an eval, a foreign source) fails the test that caused it.
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline"}`
+    + ` at ${event.sourceFile}:${event.lineNumber}`);
+});
+"""
+csp_violations: list[str] = []
+
+
+def _watch_console(message) -> None:
+    text = message.text
+    if "CSP violation" in text or "Content Security Policy" in text:
+        csp_violations.append(text)
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations():
+    csp_violations.clear()
+    yield
+    assert csp_violations == [], "the page broke its Content-Security-Policy"
+
+
 def new_page(browser, server, **options):
     context = browser.new_context(base_url=server.http, **options)
     context.set_default_timeout(WAIT_MS)
+    context.add_init_script(CSP_LISTENER)
     page = context.new_page()
     page.on("dialog", lambda dialog: pytest.fail(f"unexpected dialog: {dialog.message}"))
+    page.on("console", _watch_console)
     return page
 
 
@@ -320,7 +347,9 @@ def test_server_restart_reconnects_syncs_and_sends_the_queue(server, browser):
     expect(alice.locator("li.pending .msg-status")).to_have_attribute("aria-label", "Sending")
 
     server.start_again()
-    online(alice)
+    # The page retries on its own; the backoff may have grown while the server was down
+    # (slow to stop and start on a loaded machine), so allow one whole backoff period.
+    expect(alice.locator("body")).to_have_attribute("data-connection", "online", timeout=BACKOFF_MAX_MS + WAIT_MS)
     expect(alice.locator("#banner")).to_be_hidden()
     # Acked: bob has not seen it (he is not online), so it is sent, no longer sending.
     expect(message(alice, "typed while offline").locator(".msg-status")).to_have_attribute("data-status", "sent")
@@ -427,3 +456,46 @@ def test_screenshot_of_a_conversation(server, browser):
     if not docs.exists() or os.environ.get("UPDATE_SCREENSHOTS") == "1":
         shutil.copyfile(ARTIFACTS / "chat.png", docs)
     assert (ARTIFACTS / "chat.png").stat().st_size > 10_000
+
+
+def test_settings_page_signs_out_another_device_under_the_csp(server, browser):
+    """The settings page lists devices; its sign-out button ends the other browser's session."""
+    laptop = new_page(browser, server, user_agent="Mozilla/5.0 LaptopBrowser/1.0")
+    phone = new_page(browser, server, user_agent="Mozilla/5.0 PhoneBrowser/1.0")
+    sign_up(laptop, "erin", "Erin")
+    log_in(phone, "erin")
+
+    laptop.get_by_role("link", name="Erin").click()
+    expect(laptop.get_by_role("heading", name="Signed-in devices")).to_be_visible()
+    other = laptop.locator(".device").filter(has_text="PhoneBrowser")
+    expect(other).to_be_visible()
+    expect(laptop.locator(".device").filter(has_text="LaptopBrowser")).to_contain_text("this device")
+    other.get_by_role("button", name="Sign out").click()
+    expect(laptop.locator(".flash")).to_have_text("The device is signed out.")
+    expect(laptop.locator(".device").filter(has_text="PhoneBrowser")).to_have_count(0)
+
+    # The phone's socket is closed with 4401 within seconds, and the page goes to the login page.
+    phone.wait_for_url("**/accounts/login/**", timeout=5000)
+
+
+def test_admin_pages_work_under_the_csp(server, browser):
+    """The moderators' admin (Django's own templates and scripts) is clean under the CSP too."""
+    server.run_python(
+        "from accounts.models import User;"
+        f"u = User(username='root', email='root@example.com', is_staff=True, is_superuser=True);"
+        f"u.set_password('{PASSWORD}'); u.save()"
+    )
+    page = new_page(browser, server)
+    page.goto("/admin/login/")
+    page.get_by_label("Username").fill("root")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
+    for path in ("/admin/accounts/user/", "/admin/accounts/user/1/change/", "/admin/accounts/auditlog/"):
+        page.goto(path)
+        expect(page.locator("#content")).to_be_visible()
+    page.goto("/admin/accounts/user/")
+    page.locator("input[name=_selected_action]").first.check()
+    page.locator("select[name=action]").select_option("deactivate")
+    page.get_by_role("button", name="Go").click()
+    expect(page.get_by_label("Reason (optional, kept in the audit log)")).to_be_visible()

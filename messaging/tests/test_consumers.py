@@ -3,9 +3,9 @@
 import pytest
 from channels.db import database_sync_to_async as db
 
-from accounts.tests.wsclient import connect_as, no_frame_of_type, receive_type, send
 from messaging import services as messaging
 from rooms import services as rooms
+from testsupport.wsclient import connect_as, no_frame_of_type, receive_type, send
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from messaging.templatetags.chat import message_body
-from rooms.tests.factories import create_room, send
+from testsupport.factories import create_room, send
 
 pytestmark = pytest.mark.django_db
 

@@ -2,8 +2,8 @@ from rest_framework import serializers
 
 from accounts.api.serializers import UserSerializer
 from chatproject.ids import IdField
-from notifications.events import notification_data
 from notifications.models import Notification
+from notifications.wire import notification_data
 
 
 class NotificationSerializer(serializers.Serializer):

@@ -8,6 +8,6 @@ def _fresh_presence():
     presence_store._memory_store.entries.clear()
     presence_store._memory_store.last_seen.clear()
     yield
-    for hub in presence._hubs.values():
-        hub.stop()
-    presence._hubs.clear()
+    for registry in presence._registries.values():
+        registry.stop()
+    presence._registries.clear()

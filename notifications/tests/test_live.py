@@ -6,10 +6,10 @@ import pytest
 from channels.db import database_sync_to_async as db
 
 from accounts.models import User
-from accounts.tests.wsclient import connect_as, no_frame_of_type, receive_type, send
 from messaging import services as messaging
 from notifications import presence
 from rooms import services as rooms
+from testsupport.wsclient import connect_as, no_frame_of_type, receive_type, send
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -147,10 +147,10 @@ async def test_a_vanished_process_leaves_its_users_offline_within_the_ttl(trio, 
     assert status[str(alice.pk)]["status"] == "online"
 
     # alice's process dies: her entry gets no more heartbeats and no disconnect handler runs.
-    hub = presence.presence_hub()
-    for conn_id, (user_id, _) in list(hub.conns.items()):
+    registry = presence.presence_registry()
+    for conn_id, (user_id, _) in list(registry.conns.items()):
         if user_id == alice.pk:
-            del hub.conns[conn_id]
+            del registry.conns[conn_id]
     frames = []
     async with asyncio.timeout(3):
         while not frames:
@@ -168,7 +168,7 @@ async def test_heartbeat_keeps_a_live_connection_online(trio, settings):
     settings.PRESENCE_HEARTBEAT_SECONDS = 0.2
     settings.PRESENCE_SWEEP_SECONDS = 0.2
     alice, _, _, _ = await trio()
-    presence.presence_hub().stop()
+    presence.presence_registry().stop()
     alice_ws, _ = await connect_as(alice)
     await asyncio.sleep(1.5)
     status = await db(presence.presence_of)(user_ids=[alice.pk])

@@ -3,11 +3,11 @@
 import pytest
 from channels.db import database_sync_to_async as db
 
-from accounts.tests.wsclient import connect_as, no_frame_of_type, receive_type
 from messaging import services as messaging
 from notifications.models import Notification
 from notifications.services import mentioned_usernames
 from rooms import services as rooms
+from testsupport.wsclient import connect_as, no_frame_of_type, receive_type
 
 
 def test_mention_parsing():

@@ -2,7 +2,6 @@ from rest_framework import serializers
 
 from accounts.api.serializers import UserSerializer
 from chatproject.ids import IdField, SeqField
-from messaging.api.serializers import MessageSerializer
 from rooms.models import Membership, Room
 
 
@@ -22,15 +21,6 @@ class RoomSerializer(_Passthrough):
     created_at = serializers.CharField()
     last_seq = serializers.IntegerField()
     members = UserSerializer(many=True, required=False, help_text="direct conversations only")
-
-
-class MyRoomSerializer(RoomSerializer):
-    role = serializers.ChoiceField(choices=Membership.Role.choices)
-    member_count = serializers.IntegerField()
-    unread_count = serializers.IntegerField()
-    read_seq = serializers.IntegerField()
-    delivered_seq = serializers.IntegerField()
-    last_message = MessageSerializer(allow_null=True)
 
 
 class PublicRoomSerializer(RoomSerializer):

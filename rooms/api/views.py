@@ -1,24 +1,14 @@
+"""REST doors of rooms and memberships. The room list and the views answering with a
+room as its member sees it (with its last message) are in chatproject.composition.api."""
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from rooms import overview, selectors, services
+from rooms import selectors, services
 from rooms.api import serializers
-from rooms.events import room_data
-
-
-class RoomListView(APIView):
-    @extend_schema(responses={200: serializers.MyRoomSerializer(many=True)})
-    def get(self, request):
-        return Response(overview.room_list_for_user(user=request.user))
-
-    @extend_schema(request=serializers.RoomCreateSerializer, responses={201: serializers.MyRoomSerializer})
-    def post(self, request):
-        data = serializers.RoomCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        room = services.room_create(creator=request.user, **data.validated_data)
-        return Response(overview.room_detail_for_user(user=request.user, room_id=room.pk), status=201)
+from rooms.wire import room_data
 
 
 class PublicRoomListView(APIView):
@@ -29,33 +19,6 @@ class PublicRoomListView(APIView):
     def get(self, request):
         rooms = selectors.public_rooms_to_join(user=request.user, search=request.query_params.get("search", ""))
         return Response([{**room_data(room), "member_count": room.member_count} for room in rooms[:200]])
-
-
-class RoomDetailView(APIView):
-    http_method_names = ["get", "patch", "delete", "options"]
-
-    @extend_schema(responses={200: serializers.MyRoomSerializer})
-    def get(self, request, room_id: int):
-        return Response(overview.room_detail_for_user(user=request.user, room_id=room_id))
-
-    @extend_schema(request=serializers.RoomUpdateSerializer, responses={200: serializers.MyRoomSerializer})
-    def patch(self, request, room_id: int):
-        data = serializers.RoomUpdateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        services.room_update(actor=request.user, room_id=room_id, **data.validated_data)
-        return Response(overview.room_detail_for_user(user=request.user, room_id=room_id))
-
-    @extend_schema(responses={204: None})
-    def delete(self, request, room_id: int):
-        services.room_delete(actor=request.user, room_id=room_id)
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class RoomJoinView(APIView):
-    @extend_schema(request=None, responses={200: serializers.MyRoomSerializer})
-    def post(self, request, room_id: int):
-        services.room_join(user=request.user, room_id=room_id)
-        return Response(overview.room_detail_for_user(user=request.user, room_id=room_id))
 
 
 class RoomLeaveView(APIView):
@@ -97,22 +60,6 @@ class MemberDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class DirectView(APIView):
-    @extend_schema(
-        request=serializers.DirectSerializer,
-        responses={201: serializers.MyRoomSerializer, 200: serializers.MyRoomSerializer},
-        description="Gets or creates the direct conversation of exactly the caller and these users.",
-    )
-    def post(self, request):
-        data = serializers.DirectSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        room, created = services.direct_get_or_create(creator=request.user, user_ids=data.validated_data["user_ids"])
-        return Response(
-            overview.room_detail_for_user(user=request.user, room_id=room.pk),
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-        )
-
-
 class _MarkerView(APIView):
     read = False
 
@@ -127,7 +74,7 @@ class _MarkerView(APIView):
             {
                 "read_seq": membership.read_seq,
                 "delivered_seq": membership.delivered_seq,
-                "unread_count": overview.unread_count(membership),
+                "unread_count": selectors.unread_count(membership),
             }
         )
 

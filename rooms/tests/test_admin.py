@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from rooms import services
 from rooms.models import Membership, Room
-from rooms.tests.factories import create_room, frames, record_published, send
+from testsupport.factories import create_room, frames, record_published, send
 
 pytestmark = pytest.mark.django_db
 

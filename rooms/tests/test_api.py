@@ -1,10 +1,8 @@
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from rooms import services
 from rooms.models import Membership, Room
-from rooms.tests.factories import (
+from testsupport.factories import (
     KINDS,
     assert_outcome,
     build_scene,
@@ -216,10 +214,26 @@ def test_room_list_query_count_does_not_grow_with_rooms(api, make_user, django_a
     few, many = make_user("few"), make_user("many")
     _rooms_for(few, 2, peers)
     _rooms_for(many, 20, peers)
-    with CaptureQueriesContext(connection) as baseline:
+    # The caller (token), the memberships with their rooms, the direct rooms' members,
+    # the delivered and the read marker floors, the last messages and their attachments.
+    with django_assert_num_queries(7):
         assert len(api.as_user(few).get(ROOMS).json()) == 2
-    with django_assert_num_queries(len(baseline)):
+    with django_assert_num_queries(7):
         rooms = api.as_user(many).get(ROOMS).json()
     assert len(rooms) == 20
     assert all(r["last_message"] is not None for r in rooms)
-    assert len(baseline) <= 7
+
+
+def test_public_rooms_and_members_take_fixed_queries(api, make_user, django_assert_num_queries):
+    owner, visitor = make_user("owner"), make_user("visitor")
+    people = [make_user(f"member{i}") for i in range(15)]
+    for i in range(12):
+        create_room(owner, name=f"open {i}", members=people[: i + 1])
+    big = create_room(owner, name="big", members=people)
+    client = api.as_user(visitor)
+    # The caller (token), the rooms with their member counts.
+    with django_assert_num_queries(2):
+        assert len(client.get(f"{ROOMS}public/").json()) == 13
+    # The caller, the room (visible: public), the members with their users.
+    with django_assert_num_queries(3):
+        assert len(client.get(f"{ROOMS}{big.pk}/members/").json()) == 16

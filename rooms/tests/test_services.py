@@ -7,7 +7,7 @@ from chatproject.errors import Invalid, NotFound, PermissionDenied
 from conftest import needs_services
 from rooms import services
 from rooms.models import Membership, Room
-from rooms.tests.factories import create_room, frames, make_moderator, record_published, run_threads, send
+from testsupport.factories import create_room, frames, make_moderator, record_published, run_threads, send
 
 ROOM_KEYS = {"id", "kind", "name", "topic", "created_by", "created_at", "last_seq"}
 

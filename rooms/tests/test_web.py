@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 
 from rooms.models import Membership, Room
-from rooms.tests.factories import create_room
+from testsupport.factories import create_room
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +61,8 @@ def test_owner_adds_members_to_a_private_room(make_user):
     assert Membership.objects.filter(room=room, user=bob, role="member").exists()
     # A plain member sees no add form and may not add.
     assert "Add people" not in client_for(bob).get(f"/rooms/{room.pk}/members/").content.decode()
-    client_for(bob).post(f"/rooms/{room.pk}/members/", {"user_id": carl.pk})
+    refused = client_for(bob).post(f"/rooms/{room.pk}/members/", {"user_id": carl.pk}, follow=True)
+    assert "Only the room&#x27;s owner or admins may do this." in refused.content.decode()
     assert not Membership.objects.filter(room=room, user=carl).exists()
 
 
@@ -73,5 +74,8 @@ def test_directory_starts_one_direct_conversation(make_user):
     again = client.post(f"/people/{bob.pk}/message/")
     room = Room.objects.get(kind="direct")
     assert first["Location"] == again["Location"] == f"/rooms/{room.pk}/"
-    assert client.post(f"/people/{alice.pk}/message/", follow=True).status_code == 200  # refused with a message
+    refused = client.post(f"/people/{alice.pk}/message/", follow=True)
+    # Back on the directory, told why.
+    assert refused.redirect_chain == [("/people/", 302)]
+    assert "Name at least one other user." in refused.content.decode()
     assert Room.objects.filter(kind="direct").count() == 1

@@ -2,9 +2,11 @@
 // the open room, the composer and the notifications. See docs/protocol.md for the frames.
 
 import { api } from "./api.js";
+import { setUpLightbox, UploadTray } from "./attachments.js";
 import { Connection, newClientId, Outbox } from "./connection.js";
 import { Notifications } from "./notify.js";
 import { RoomView } from "./room.js";
+import { Search } from "./search.js";
 import { Sidebar } from "./sidebar.js";
 
 const TYPING_RENEW_MS = 3000;
@@ -69,7 +71,7 @@ function onHello(hello) {
   notifications.setUnread(hello.notifications_unread);
   if (room?.member) {
     if (!known.has(room.id)) roomGone("You are no longer a member of this room.");
-    else syncRoom(room.id, room.lastSeq);
+    else if (!room.hasNewer) syncRoom(room.id, room.lastSeq);
   }
   if (reconnect) {
     sidebar.refreshPresence();
@@ -79,9 +81,15 @@ function onHello(hello) {
   // client_id again never makes a second message.
   for (const item of outbox.items) {
     if (item.failed) continue;
-    send({ type: "message.send", room: item.room, body: item.body, client_id: item.client_id });
+    send(sendFrame(item));
   }
   readIfSeen();
+}
+
+function sendFrame(item) {
+  const frame = { type: "message.send", room: item.room, body: item.body, client_id: item.client_id };
+  if (item.attachments?.length) frame.attachments = item.attachments.map((a) => a.id);
+  return frame;
 }
 
 function syncRoom(roomId, after) {
@@ -159,8 +167,13 @@ function onFrame(frame) {
 // A message from an ack, a broadcast or a sync: each is shown once, by id.
 function incoming(message, fromSync = false) {
   if (room && message.room === room.id) {
+    if (room.hasNewer && message.seq > room.lastSeq) {
+      // Reading older history (around a search result): newer messages load on scrolling
+      // down; an update of one on screen still shows.
+      return;
+    }
     if (!fromSync && message.seq > room.lastSeq + 1) {
-      // A frame went missing (the channel layer only carries hints): fetch the gap.
+      // A frame went missing (live delivery is best effort; the database has every seq): fetch the gap.
       syncRoom(room.id, room.lastSeq);
       return;
     }
@@ -225,18 +238,74 @@ function setUpComposer() {
       form.requestSubmit();
     }
   });
+  const sendButton = document.getElementById("send-button");
+  const uploads = new UploadTray({
+    tray: document.getElementById("upload-tray"),
+    errors: document.getElementById("composer-errors"),
+    maxBytes: state.attachment_max_bytes,
+    // Nothing half-sent: Send waits until every file is up (or cancelled).
+    onChange: () => {
+      sendButton.disabled = uploads.busy;
+      sendButton.textContent = uploads.busy ? "Uploading…" : "Send";
+    },
+  });
+  const fileInput = document.getElementById("attach-input");
+  document.getElementById("attach-button").addEventListener("click", () => fileInput.click());
+  fileInput.addEventListener("change", () => {
+    uploads.add([...fileInput.files]);
+    fileInput.value = "";
+    input.focus();
+  });
+  // Pasting an image (a screenshot, say) attaches it; pasted text stays text.
+  input.addEventListener("paste", (event) => {
+    const files = [...(event.clipboardData?.files || [])];
+    if (!files.length) return;
+    event.preventDefault();
+    uploads.add(files);
+  });
+  // Files dropped anywhere on the conversation are attached.
+  const roomSection = document.getElementById("room");
+  const dropHint = document.getElementById("drop-hint");
+  let dragDepth = 0;
+  const dragsFiles = (event) => [...(event.dataTransfer?.types || [])].includes("Files");
+  roomSection.addEventListener("dragenter", (event) => {
+    if (!dragsFiles(event)) return;
+    dragDepth += 1;
+    dropHint.hidden = false;
+  });
+  roomSection.addEventListener("dragover", (event) => {
+    if (!dragsFiles(event)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+  });
+  roomSection.addEventListener("dragleave", () => {
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (!dragDepth) dropHint.hidden = true;
+  });
+  roomSection.addEventListener("drop", (event) => {
+    if (!dragsFiles(event)) return;
+    event.preventDefault();
+    dragDepth = 0;
+    dropHint.hidden = true;
+    uploads.add([...event.dataTransfer.files]);
+  });
+
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const body = input.value;
-    if (!body.trim()) return;
+    const attachments = uploads.attachments;
+    if (uploads.busy || (!body.trim() && !attachments.length)) return;
     stopTyping();
-    const item = { client_id: newClientId(), room: room.id, body, created_at: new Date().toISOString() };
+    const item = { client_id: newClientId(), room: room.id, body, attachments, created_at: new Date().toISOString() };
     outbox.add(item);
     room.addPending(item);
-    send({ type: "message.send", room: item.room, body: item.body, client_id: item.client_id });
+    send(sendFrame(item));
     input.value = "";
+    uploads.clear();
     autosize();
     input.focus();
+    // Reading older history: the new message shows with the latest ones.
+    if (room.hasNewer) window.location.assign(`/rooms/${room.id}/`);
   });
 }
 
@@ -290,6 +359,8 @@ for (const form of document.querySelectorAll("form[data-confirm]")) {
   });
 }
 document.getElementById("reconnect-now").addEventListener("click", () => connection.reconnectNow());
+setUpLightbox();
+new Search();
 
 if (state.room) {
   room = new RoomView(state.room, me, send);

@@ -5,7 +5,8 @@ const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 15000;
 const PING_EVERY_MS = 25000;
 const PONG_WITHIN_MS = 10000;
-const CLOSE_UNAUTHENTICATED = 4401;
+const CLOSE_UNAUTHENTICATED = 4401; // no credential, or this device was signed out
+const CLOSE_DEACTIVATED = 4403; // the account was deactivated: retrying cannot help
 
 export class Connection {
   // handlers: hello(frame), frame(frame), down({retryIn}), unauthenticated()
@@ -52,7 +53,7 @@ export class Connection {
     this.ws = null;
     this.ready = false;
     this.awaitingPong = null;
-    if (code === CLOSE_UNAUTHENTICATED) {
+    if (code === CLOSE_UNAUTHENTICATED || code === CLOSE_DEACTIVATED) {
       this.handlers.unauthenticated();
       return;
     }

@@ -2,8 +2,10 @@
 // textContent: it never becomes HTML. Mirrors templates/chat/_message.html and
 // messaging/templatetags/chat.py, which render the first page on the server.
 
+import { renderAttachments } from "./attachments.js";
+
 const W = "[\\p{L}\\p{N}_]";
-// Links are http(s) only; mentions follow notifications.services.MENTION.
+// Links are http(s) only; mentions follow messaging.wire.MENTION_PATTERN.
 const TOKEN = new RegExp(`(https?://[^\\s<>"']+)|(?<!${W}|@)@((?:${W}|[.+-])+(?:${W}|[+-])|${W})`, "gu");
 const URL_TRAILING = /[.,;:!?)\]}'"]+$/;
 export const GROUP_WINDOW_MS = 5 * 60 * 1000;
@@ -87,8 +89,9 @@ export function messageElement(message, me, status) {
   time.dateTime = message.created_at;
   head.append(el("span", "msg-author", message.sender ? message.sender.display_name : "Deleted user"), " ", time);
   const body = el("div", "msg-body");
+  const files = el("div", "msg-attachments");
   const meta = el("div", "msg-meta");
-  li.append(head, body, meta);
+  li.append(head, body, files, meta);
   fillMessage(li, message, me, status);
   return li;
 }
@@ -97,15 +100,19 @@ export function messageElement(message, me, status) {
 export function fillMessage(li, message, me, status) {
   const mine = message.sender && message.sender.id === me.id;
   const body = li.querySelector(".msg-body");
+  const files = li.querySelector(".msg-attachments");
   const meta = li.querySelector(".msg-meta");
   li.querySelector(".msg-actions")?.remove();
   li.classList.toggle("deleted", Boolean(message.deleted));
   meta.replaceChildren();
   if (message.deleted) {
     body.textContent = "This message was deleted.";
+    renderAttachments(files, []);
     return;
   }
   renderBody(body, message.body, me.username);
+  body.hidden = message.body === "" && (message.attachments || []).length > 0;
+  renderAttachments(files, message.attachments);
   if (message.edited_at) meta.append(el("span", "edited", "(edited)"));
   if (mine) meta.append(statusElement(status));
   if (mine && message.id) {

@@ -15,6 +15,9 @@ export class RoomView {
     this.me = me;
     this.send = send;
     this.hasMore = state.has_more;
+    // Opened around a search result: newer messages exist beyond this page until loaded.
+    this.hasNewer = Boolean(state.has_newer);
+    this.loadingNewer = false;
     this.timeline = document.getElementById("timeline");
     this.list = document.getElementById("messages");
     this.typingLine = document.getElementById("typing");
@@ -29,9 +32,20 @@ export class RoomView {
       this.lastSeq = Math.max(this.lastSeq, Number(li.dataset.seq));
     }
     this.refreshStatuses();
-    this.timeline.scrollTop = this.timeline.scrollHeight;
+    if (state.focus) this.focus(state.focus);
+    else this.timeline.scrollTop = this.timeline.scrollHeight;
     this.timeline.addEventListener("scroll", () => this.onScroll(), { passive: true });
     document.getElementById("load-older").addEventListener("click", () => this.loadOlder());
+    document.getElementById("load-newer").addEventListener("click", () => this.loadNewer());
+  }
+
+  // Scrolls to the message with this seq (or the first after it) and marks it for a moment.
+  focus(seq) {
+    const target = [...this.list.querySelectorAll("li[data-seq]")].find((li) => Number(li.dataset.seq) >= seq);
+    if (!target) return;
+    target.classList.add("focused");
+    target.scrollIntoView({ block: "center" });
+    setTimeout(() => target.classList.remove("focused"), 4000);
   }
 
   // --- timeline ----------------------------------------------------------------------------
@@ -101,6 +115,27 @@ export class RoomView {
 
   onScroll() {
     if (this.timeline.scrollTop < NEAR_BOTTOM_PX) this.loadOlder();
+    if (this.hasNewer && this.nearBottom()) this.loadNewer();
+  }
+
+  async loadNewer() {
+    if (this.loadingNewer || !this.hasNewer) return;
+    this.loadingNewer = true;
+    try {
+      const page = await api("GET", `rooms/${this.id}/messages/?after=${this.lastSeq}&limit=${OLDER_PAGE}`);
+      for (const message of page.results) {
+        if (this.element(message.id)) continue;
+        const li = messageElement(message, this.me, this.statusFor(message));
+        this.list.insertBefore(li, this.list.querySelector("li.pending"));
+        regroup(li);
+        this.lastSeq = Math.max(this.lastSeq, message.seq);
+      }
+      this.hasNewer = page.has_more;
+      document.getElementById("load-newer").hidden = !this.hasNewer;
+      document.getElementById("jump-latest").hidden = !this.hasNewer;
+    } finally {
+      this.loadingNewer = false;
+    }
   }
 
   async loadOlder() {
@@ -131,7 +166,7 @@ export class RoomView {
   // --- read marking ------------------------------------------------------------------------
   // Read means seen: the tab is visible and the newest messages are on screen.
   markRead() {
-    if (!this.member || document.visibilityState !== "visible" || !this.nearBottom()) return false;
+    if (!this.member || this.hasNewer || document.visibilityState !== "visible" || !this.nearBottom()) return false;
     if (this.lastSeq <= this.readSent) return false;
     if (this.send({ type: "read", room: this.id, up_to: this.lastSeq })) {
       this.readSent = this.lastSeq;

@@ -1,15 +1,16 @@
-"""What every page of the chat UI shows around its content: the room list, presence, counters.
+"""What every page of the chat UI shows around its content (templates/chat/layout.html):
+the room list, presence, counters.
 
-Presentation only: the rows come from rooms.overview (the same list as GET rooms/), the
+Presentation only: the rows come from room_list (the same list as GET rooms/), the
 presence from notifications.presence, and this module only names and groups them.
 """
 
 from typing import Any
 
 from accounts.models import User
-from notifications.presence import presence_of
+from chatproject.composition.room_list import room_list_for_user
+from notifications.presence import presence_statuses
 from notifications.selectors import unread_notification_count
-from rooms.overview import room_list_for_user
 
 
 def room_title(room: dict, *, viewer_id: int) -> str:
@@ -32,14 +33,15 @@ def sidebar_rooms(*, user: User) -> list[dict[str, Any]]:
         room["title"] = room_title(room, viewer_id=user.pk)
         room["other_user"] = _other_user(room, user.pk) if room["kind"] == "direct" else None
     others = sorted({room["other_user"] for room in rooms if room["other_user"]})
-    presence = presence_of(user_ids=others) if others else {}
+    presence = presence_statuses(user_ids=others)
     for room in rooms:
         if room["other_user"]:
-            room["presence"] = presence.get(str(room["other_user"]), {}).get("status", "offline")
+            room["presence"] = presence[room["other_user"]]
     return rooms
 
 
-def shell_context(*, user: User, current_room_id: int | None = None) -> dict[str, Any]:
+def layout_context(*, user: User, current_room_id: int | None = None) -> dict[str, Any]:
+    """The layout's template context; `layout_state` is what static/js reads from the page."""
     rooms = sidebar_rooms(user=user)
     notifications_unread = unread_notification_count(user_id=user.pk)
     return {
@@ -48,7 +50,7 @@ def shell_context(*, user: User, current_room_id: int | None = None) -> dict[str
         "current_room_id": current_room_id,
         "total_unread": sum(r["unread_count"] for r in rooms),
         "notifications_unread": notifications_unread,
-        "shell_state": {
+        "layout_state": {
             "user": {"id": user.pk, "username": user.username, "display_name": user.shown_name},
             "rooms": [
                 {

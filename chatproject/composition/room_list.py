@@ -1,15 +1,13 @@
-"""The caller's room list (sidebar, `rooms/`), with unread counts and last messages."""
+"""The caller's room list (the layout's room list, `rooms/`): rooms with unread counts
+from `rooms`, and each room's last message from `messaging`."""
+
+from django.db.models import Count
 
 from accounts.models import User
-from rooms.events import room_data
+from messaging.selectors import last_messages
 from rooms.models import Membership
-from rooms.selectors import rooms_for_user
-
-
-def unread_count(membership: Membership) -> int:
-    # The send path moves a sender's read marker to their own message, so everything
-    # after the marker is from others: no scan of the room's history.
-    return max(membership.room.last_seq - membership.read_seq, 0)
+from rooms.selectors import room_get_visible, rooms_for_user, unread_count
+from rooms.wire import room_data
 
 
 def membership_summary(membership: Membership, last_message: dict | None) -> dict:
@@ -28,8 +26,6 @@ def membership_summary(membership: Membership, last_message: dict | None) -> dic
 
 def room_list_for_user(*, user: User) -> list[dict]:
     """Every room of the user, newest activity first, in a fixed number of queries."""
-    from messaging.selectors import last_messages
-
     memberships = list(rooms_for_user(user=user))
     last = last_messages(
         room_ids=[m.room_id for m in memberships], last_seqs={m.room_id: m.room.last_seq for m in memberships}
@@ -39,11 +35,6 @@ def room_list_for_user(*, user: User) -> list[dict]:
 
 def room_detail_for_user(*, user: User, room_id: int) -> dict:
     """One room as its member sees it in the list, or as a visitor sees a public room."""
-    from django.db.models import Count
-
-    from messaging.selectors import last_messages
-    from rooms.selectors import room_get_visible
-
     room = room_get_visible(user=user, room_id=room_id)
     membership = rooms_for_user(user=user).filter(room_id=room.pk).first()
     if membership is None:

@@ -1,7 +1,9 @@
 """Room pages of the web UI: create, browse and join, members, leave, the people directory.
 
-Thin doors: each parses a form, calls rooms.services and redirects (post/redirect/get);
-domain errors become a flash message, or a 404 for what the user may not see.
+Here rather than in `rooms` because every page shows the layout (rooms, messages and
+notifications together) and the people directory shows presence. Thin doors: each
+parses a form, calls rooms.services and redirects (post/redirect/get); domain errors
+become a flash message, or a 404 for what the user may not see.
 """
 
 from django.contrib import messages
@@ -11,10 +13,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import user_directory
+from chatproject.composition.layout import layout_context
 from chatproject.errors import DomainError, FieldErrors, NotFound
 from chatproject.ids import int_param
-from messaging.shell import shell_context
-from notifications.presence import presence_of
+from notifications.presence import presence_statuses
 from rooms import selectors, services
 from rooms.forms import RoomCreateForm
 
@@ -22,8 +24,8 @@ SEARCH_LIMIT = 50
 
 
 def _page(request, template: str, context: dict, *, current_room_id: int | None = None):
-    shell = shell_context(user=request.user, current_room_id=current_room_id)
-    return render(request, template, {**shell, "page_state": shell["shell_state"], **context})
+    layout = layout_context(user=request.user, current_room_id=current_room_id)
+    return render(request, template, {**layout, "page_state": layout["layout_state"], **context})
 
 
 def _refused(request, exc: DomainError, fallback: str, **kwargs):
@@ -117,8 +119,8 @@ def room_members(request, room_id: int):
 def people(request):
     search = request.GET.get("q", "").strip()
     users = list(user_directory(search=search, exclude=request.user)[:SEARCH_LIMIT])
-    presence = presence_of(user_ids=[u.pk for u in users]) if users else {}
-    rows = [{"user": u, "presence": presence.get(str(u.pk), {}).get("status", "offline")} for u in users]
+    presence = presence_statuses(user_ids=[u.pk for u in users])
+    rows = [{"user": u, "presence": presence[u.pk]} for u in users]
     return _page(request, "rooms/people.html", {"people": rows, "search": search})
 
 

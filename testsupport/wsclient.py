@@ -8,6 +8,8 @@ from accounts.tests.factories import access_token
 from chatproject.asgi import application
 
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
+# The Host a browser on that page sends: the Origin check compares against it.
+HOST = (b"host", b"127.0.0.1:8000")
 
 
 def bearer(user) -> tuple[bytes, bytes]:
@@ -15,6 +17,8 @@ def bearer(user) -> tuple[bytes, bytes]:
 
 
 def communicator(*headers: tuple[bytes, bytes]) -> WebsocketCommunicator:
+    if not any(name == b"host" for name, _ in headers):
+        headers = (HOST, *headers)
     return WebsocketCommunicator(application, "/ws/", headers=list(headers))
 
 
