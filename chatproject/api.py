@@ -3,13 +3,14 @@
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from chatproject.errors import DomainError, FieldErrors
+from chatproject.db import database_unavailable
+from chatproject.errors import DomainError, FieldErrors, Unavailable
 from chatproject.ratelimits import retry_after
 
 _CODE_BY_CLASS: list[tuple[type[Exception], str]] = [
@@ -61,6 +62,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         if wait:
             headers["Retry-After"] = str(retry_after(wait))
         return Response({"detail": exc.detail, "code": exc.code}, status=exc.status, headers=headers)
+    if database_unavailable(exc):
+        exc = Unavailable()
+        return Response({"detail": exc.detail, "code": exc.code}, status=exc.status, headers={"Retry-After": "1"})
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -83,3 +87,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         response.status_code = status.HTTP_401_UNAUTHORIZED
         response["WWW-Authenticate"] = 'Bearer realm="api"'
     return response
+
+
+def api_not_found(request, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Any `/api/v1/` path that names nothing (an id past 2**63 - 1 too): JSON, like every API error."""
+    return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)

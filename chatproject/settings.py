@@ -108,6 +108,9 @@ if DATABASE_URL:
             "max_size": env_int("DB_POOL_MAX", 24),
             "timeout": 10,
         }
+        # The pool checks a connection when lending it out: one that died with the database
+        # (a restart, a failover) is replaced instead of failing the first request after.
+        _db["CONN_HEALTH_CHECKS"] = True
     DATABASES = {"default": _db}
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)

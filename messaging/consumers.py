@@ -23,8 +23,8 @@ from django.conf import settings
 from accounts.authentication import identity_for_access_token
 from accounts.ws import bearer_token, cookie_auth_allowed, origin_refused, session_identity
 from chatproject import closecodes, ratelimits
-from chatproject.db import db_call
-from chatproject.errors import DomainError, Throttled
+from chatproject.db import database_unavailable, db_call
+from chatproject.errors import DomainError, Throttled, Unavailable
 from chatproject.metrics import WEBSOCKET_CONNECTIONS, observe_delivery
 from chatproject.outbox import Outbox, spawn
 from chatproject.realtime import DROPPED, FRAME, dumps, room_topic, user_topic
@@ -200,7 +200,11 @@ class ChatConsumer(Drainable, AsyncWebsocketConsumer):
             )
         except DomainError as exc:
             await self.send_error(exc.code, exc.detail, ref)
-        except Exception:
+        except Exception as exc:
+            if database_unavailable(exc):
+                # Nothing was committed, so nothing is acked: the client sends it again later.
+                await self.send_error(Unavailable.code, Unavailable.default_detail, ref)
+                return
             logger.exception("frame handler failed", extra={"frame_type": str(frame.get("type"))[:50]})
             await self.send_error("internal", "The server could not handle this frame.", ref)
 

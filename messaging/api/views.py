@@ -5,6 +5,7 @@ from rest_framework.views import APIView
 
 from chatproject.api import RETRY_AFTER, THROTTLED_RESPONSE
 from chatproject.errors import FieldErrors
+from chatproject.ids import int_param
 from chatproject.metrics import MESSAGES_SENT
 from messaging import search, selectors, services
 from messaging.api.serializers import (
@@ -119,13 +120,7 @@ class MessageSearchView(APIView):
     )
     def get(self, request):
         params = request.query_params
-        room = params.get("room")
-        try:
-            room_id = int(room) if room not in (None, "") else None
-        except ValueError:
-            raise FieldErrors({"room": ["Must be a room id."]}) from None
-        if room_id is not None and not 0 < room_id < 2**63:
-            raise FieldErrors({"room": ["Must be a room id."]})
+        room_id = int_param(params.get("room"), field="room", minimum=1, required=False)
         return Response(
             search.message_search(
                 user=request.user,
