@@ -29,7 +29,8 @@ run: migrate
 	$(BIN)/python -m chatproject.devserver $(HOST) $(PORT)
 
 # The production command (uvicorn, several workers): see deploy/serve.sh and docs/deploy.md.
-serve: $(VENV)/.runtime
+# Migrates first so that it also works on a fresh clone; containers run deploy/serve.sh.
+serve: migrate
 	deploy/serve.sh
 
 # N production processes behind nginx on this machine (needs DATABASE_URL and REDIS_URL).

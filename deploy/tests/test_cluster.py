@@ -17,7 +17,7 @@ from accounts.tests.factories import access_token
 from chatproject.closecodes import SERVICE_RESTART
 from chatproject.testing import database_url_for_tests
 from conftest import needs_services
-from deploy.cluster import Cluster
+from deploy.cluster import ROOT, Cluster
 from deploy.tests.clients import ChatClient, metric_value
 from messaging.models import Message
 from rooms import services as rooms
@@ -194,3 +194,36 @@ def test_cluster_stop_ends_exactly_its_processes(tmp_path, cluster):
     assert sorted(cluster.alive()) == ["nginx", "web-0", "web-1", "worker"]
     loaded = Cluster.load(cluster.run_dir)
     assert loaded.ports == cluster.ports and loaded.port == cluster.port
+
+
+def test_downloads_are_checked_by_the_server_and_sent_by_nginx(cluster, make_user):
+    """ATTACHMENT_X_ACCEL_PREFIX=/_attachments/ in the cluster: the server answers X-Accel-Redirect."""
+    user = make_user("uploader")
+    token = access_token(user)
+    png = (ROOT / "docs" / "screenshot.png").read_bytes()  # a real image, as users upload
+    boundary = "chatboundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="notes.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + png
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        f"{cluster.url}/api/v1/attachments/",
+        data=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 201
+        attachment = json.loads(response.read())
+    url = attachment["url"] if attachment["url"].startswith("http") else f"{cluster.url}{attachment['url']}"
+    download = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(download, timeout=30) as response:
+        assert response.read() == png
+        assert "X-Accel-Redirect" not in response.headers  # nginx consumed it
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    with pytest.raises(urllib.error.HTTPError) as refused:  # no credential, no file
+        urllib.request.urlopen(url, timeout=30)
+    assert refused.value.code in (401, 404)
