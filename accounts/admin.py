@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
 
 from accounts import services
+from accounts.forms import AdminLoginForm
 from accounts.hooks import user_presence
 from accounts.models import MODERATORS_GROUP, AuditLog, User
 from chatproject.admintools import confirm_with_reason, run_each
@@ -45,6 +46,10 @@ class UserChangeForm(DjangoUserChangeForm):
         except DomainError as exc:
             raise forms.ValidationError(exc.detail, code=exc.code) from exc
         return cleaned
+
+
+# The admin's login goes through accounts.services.user_login like every other door.
+admin.site.login_form = AdminLoginForm
 
 
 @admin.register(User)
