@@ -67,6 +67,12 @@ def tokens_rotate(*, refresh: str, user_agent: str = "") -> dict[str, str]:
         device = Device.objects.select_for_update().filter(pk=device_id, user=user).first()
         if device is None or device.signed_out_at is not None:
             raise NotAuthenticated("This device was signed out.")
+        # Checked again under the device's row lock: of two refreshes racing with one
+        # token, the second finds it blacklisted instead of getting a second pair.
+        try:
+            token.check_blacklist()
+        except TokenError as exc:
+            raise NotAuthenticated(f"Refresh token is invalid: {exc}") from exc
         device.last_used_at = timezone.now()
         device.save(update_fields=["last_used_at"])
     token.blacklist()

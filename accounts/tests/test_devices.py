@@ -246,3 +246,15 @@ def test_a_ban_signs_out_every_device_so_lifting_it_revives_none(make_user):
     assert phone.get(ME).status_code == 401 and refresh(pair).status_code == 401
     fresh, _ = sign_in("alice")  # signing in again works
     assert fresh.get(ME).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_refreshes_racing_with_one_token_get_one_pair(make_user):
+    from conftest import needs_services
+    from testsupport.factories import run_threads
+
+    needs_services(postgres=True)  # row locks; SQLite serializes writers anyway
+    make_user("alice")
+    _, pair = sign_in("alice")
+    statuses = run_threads(4, lambda i: refresh(pair).status_code)
+    assert sorted(statuses) == [200, 401, 401, 401]

@@ -505,5 +505,5 @@ def test_swagger_ui_renders_under_the_csp(server, browser):
     """/api/docs/ (Swagger UI from our own static files) works with only its page's allowances."""
     page = new_page(browser, server)
     page.goto("/api/docs/")
-    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Chat server API")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Chat server API", timeout=WAIT_MS)
     expect(page.locator(".opblock-summary-path").filter(has_text="/api/v1/auth/sessions/").first).to_be_visible()
