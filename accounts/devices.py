@@ -132,6 +132,14 @@ def devices_sign_out_others(*, user: User, keep_device_id: int | None) -> int:
     return len(signed_out)
 
 
+def devices_sign_out_all(*, user: User, tell_sockets: bool = True) -> int:
+    """Signs out every device of the user (a ban, a password set by an administrator)."""
+    signed_out = _sign_out(Device.objects.filter(user=user), tell_sockets=False)
+    if tell_sockets:
+        events.devices_signed_out(user_id=user.pk, device_ids=None)
+    return len(signed_out)
+
+
 def web_session_signed_in(*, user: User, session, user_agent: str) -> Device:
     """A web login: the session becomes a device, and remembers which one."""
     if session.session_key is None:

@@ -238,6 +238,13 @@ def main(argv: list[str] | None = None) -> int:
         text = "**FAILED**: run interrupted\n\n" + text
     report.parent.mkdir(parents=True, exist_ok=True)
     if targets:
+        from bench import media
+
+        # A run without M keeps the report's last M figures (they come from their own run).
+        previous = report.read_text() if report.exists() else ""
+        if media_result is None and media.START in previous and media.END in previous:
+            kept = previous[previous.index(media.START) : previous.index(media.END) + len(media.END)]
+            text = text.rstrip("\n") + "\n\n" + kept + "\n"
         report.write_text(text)
     if media_result is not None:
         from bench import media

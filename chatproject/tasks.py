@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -66,3 +67,18 @@ def start_worker_thread(interval: float = 1.0) -> None:
                 time.sleep(5)
 
     threading.Thread(target=run, name="task-worker", daemon=True).start()
+
+
+def enqueue_by(task: Any, due: datetime, *args: Any) -> None:
+    """Enqueues `task` to run once `due` has passed, at the next full hour after it.
+
+    Tasks of the same kind due within one hour share one run (one row however many calls),
+    and that run never comes before the moment it was asked for: made for sweeps such as
+    the attachment clean-up, which do everything that is due whenever they run.
+    """
+    from django_tasks_db.models import DBTaskResult
+
+    run_after = (due + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    waiting = DBTaskResult.objects.filter(task_path=task.module_path, status="READY", run_after=run_after)
+    if not waiting.exists():
+        enqueue(task.using(run_after=run_after), *args)

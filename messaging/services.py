@@ -14,8 +14,9 @@ from django.utils import timezone
 from accounts.audit import Kind as AuditKind
 from accounts.audit import audit_record
 from accounts.models import User
+from chatproject import ratelimits
 from chatproject.errors import FieldErrors, FieldTooLarge, Invalid, NotFound, PermissionDenied, TooLarge
-from chatproject.tasks import enqueue
+from chatproject.tasks import enqueue, enqueue_by
 from messaging import events, files, images
 from messaging.hooks import message_stored
 from messaging.models import Attachment, Message
@@ -116,6 +117,8 @@ def message_send(
     attachment_ids = _clean_attachment_ids(attachments)
     body = _clean_body(body, may_be_empty=bool(attachment_ids))
     client_id = _clean_client_id(client_id)
+    # Before anything is stored: a refused send leaves no trace (and REST and WebSocket share the count).
+    ratelimits.enforce("send", sender.pk)
     # No lookup before the insert: the (sender, client_id) unique index catches a
     # resend, or a racing duplicate, and the first message is answered instead.
     try:
@@ -215,7 +218,8 @@ def message_delete(*, actor: User, message_id: int, reason: str = "") -> None:
     message.edited_at = timezone.now()
     message.save(update_fields=["deleted", "body", "edited_at"])
     # Unreachable from now on; clean-up deletes the files after the grace period.
-    Attachment.objects.filter(message=message, removed_at__isnull=True).update(removed_at=message.edited_at)
+    if Attachment.objects.filter(message=message, removed_at__isnull=True).update(removed_at=message.edited_at):
+        _schedule_cleanup(hours=settings.ATTACHMENT_DELETE_GRACE_HOURS)
     if not is_author:
         audit_record(
             actor=actor,
@@ -236,7 +240,7 @@ def attachment_upload(*, uploader: User, file: UploadedFile) -> dict:
     the uploader's quota checked. The file is written before the row: a failure in
     between leaves no row pointing at nothing, and the written file is deleted again.
     """
-    # Rate limit: chatproject.ratelimits.enforce("upload", uploader.pk) goes here once that module lands.
+    ratelimits.enforce("upload", uploader.pk)
     size = file.size or 0
     if size == 0:
         raise Invalid("The file is empty.")
@@ -261,6 +265,8 @@ def attachment_upload(*, uploader: User, file: UploadedFile) -> dict:
                 from messaging.tasks import attachment_thumbnail
 
                 enqueue(attachment_thumbnail, attachment.pk)
+            # Deleted if never sent: the worker sweeps once that time has come.
+            _schedule_cleanup(hours=settings.ATTACHMENT_ORPHAN_HOURS)
     except BaseException:
         attachment.file.storage.delete(attachment.file.name)
         raise
@@ -279,6 +285,13 @@ def _check_quota(*, uploader: User, size: int) -> None:
             f"Your storage quota of {files.human_size(quota)} is used up ({files.human_size(used)} in use): "
             "delete messages with files you no longer need."
         )
+
+
+def _schedule_cleanup(*, hours: int) -> None:
+    """The clean-up sweep runs on the queue when files become due (cron may run it too)."""
+    from messaging.tasks import attachments_cleanup
+
+    enqueue_by(attachments_cleanup, timezone.now() + timedelta(hours=hours))
 
 
 def attachment_thumbnail_make(*, attachment_id: int) -> bool:
@@ -338,6 +351,7 @@ def attachment_remove(*, actor: User, attachment_id: int, reason: str = "") -> N
     is_author = _require_may_moderate(actor=actor, message=message, what="remove a file from a message")
     attachment.removed_at = timezone.now()
     attachment.save(update_fields=["removed_at"])
+    _schedule_cleanup(hours=settings.ATTACHMENT_DELETE_GRACE_HOURS)
     if not is_author:
         audit_record(
             actor=actor,

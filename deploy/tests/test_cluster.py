@@ -79,6 +79,33 @@ def test_proxy_serves_static_files_and_hides_metrics(cluster):
     assert refused.value.code == 404
 
 
+def test_proxy_keeps_uploaded_files_internal_and_lets_the_server_judge_big_bodies(cluster):
+    media = cluster.run_dir.parent / "var" / "media"
+    (media / "secret.txt").write_text("only by X-Accel-Redirect")
+    # `internal`: the files behind X-Accel-Redirect cannot be fetched directly.
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{cluster.url}/_attachments/secret.txt", timeout=10)
+    assert refused.value.code == 404
+    assert b"X-Accel-Redirect" not in refused.value.read()
+
+    def post(size: int) -> tuple[int, bytes]:
+        request = urllib.request.Request(
+            f"{cluster.url}/api/v1/auth/token/", data=b"x" * size, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    # Under the proxy's limit (an upload of up to 10 MiB plus multipart): the server answers, not nginx.
+    status, body = post(11 * 1024 * 1024)
+    assert status in (400, 413) and b"nginx" not in body, (status, body[:200])
+    # Far over it: nginx refuses before the server reads a byte.
+    status, body = post(13 * 1024 * 1024)
+    assert status == 413 and b"nginx" in body
+
+
 async def test_message_through_one_process_reaches_members_on_the_other(cluster, make_user):
     (alice, bob, carol), room = await make_room(make_user, ["alice", "bob", "carol"])
     before = sockets_per_process(cluster)
@@ -163,7 +190,7 @@ async def test_rolling_restart_loses_no_acked_message_and_makes_no_duplicate(clu
 def test_cluster_stop_ends_exactly_its_processes(tmp_path, cluster):
     # The record names each process by pid and start time, so a reused pid is never signalled.
     record = json.loads((cluster.run_dir / "cluster.json").read_text())
-    assert set(record["processes"]) == {"web-0", "web-1", "nginx"}
-    assert sorted(cluster.alive()) == ["nginx", "web-0", "web-1"]
+    assert set(record["processes"]) == {"web-0", "web-1", "worker", "nginx"}
+    assert sorted(cluster.alive()) == ["nginx", "web-0", "web-1", "worker"]
     loaded = Cluster.load(cluster.run_dir)
     assert loaded.ports == cluster.ports and loaded.port == cluster.port
