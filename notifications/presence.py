@@ -169,10 +169,10 @@ async def presence_set(*, user_id: int, conn_id: str, status: str, room_ids) -> 
 
 
 async def presence_disconnect(*, user_id: int, conn_id: str, room_ids) -> None:
-    """Queued, not awaited: a closing socket waits for nobody."""
+    """Waits for its chunk (one pipelined call shared with every socket closing meanwhile), never fails."""
     registry = presence_registry()
     registry.conns.pop(conn_id, None)
-    registry.submit(_Change(user_id, conn_id, None, tuple(room_ids)))
+    await registry.submit(_Change(user_id, conn_id, None, tuple(room_ids)))
 
 
 async def presence_sweep() -> list[int]:

@@ -81,6 +81,15 @@ def _direct_database_url() -> str:
     return database_url_for_tests()
 
 
+def pytest_runtest_logreport(report):
+    # The generated document says which scenarios did not pass in its run, not only the figures of those that did.
+    if report.failed:
+        _report.skipped.append((report.nodeid.split("::")[-1], f"FAILED ({report.when})"))
+    elif report.skipped and report.when == "setup":
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _report.skipped.append((report.nodeid.split("::")[-1], reason.removeprefix("Skipped: ")))
+
+
 def pytest_sessionfinish(session, exitstatus):
     target = os.environ.get("RELIABILITY_REPORT")
     if target and _report.rows:

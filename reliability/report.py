@@ -52,7 +52,7 @@ class Report:
                 f"| {row.recovery} | {row.notes} |"
             )
         if self.skipped:
-            lines += ["", "Not run in this run:", ""]
+            lines += ["", "Did not pass or did not run in this run:", ""]
             lines += [f"- {name}: {reason}" for name, reason in self.skipped]
         lines += [
             "",

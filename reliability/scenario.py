@@ -67,8 +67,16 @@ async def connect_all(clients: list[ChatClient], urls: list[str] | None = None, 
     gate = asyncio.Semaphore(concurrency)
 
     async def one(index: int, client: ChatClient) -> None:
+        # Like a real client: a handshake that fails (the machine is overloaded) is tried again.
         async with gate:
-            await client.connect(urls[index % len(urls)] if urls else None)
+            for attempt in range(3):
+                try:
+                    await client.connect(urls[index % len(urls)] if urls else None)
+                    return
+                except ConnectionError:
+                    if attempt == 2:
+                        raise
+                    await asyncio.sleep(1 + attempt)
 
     await asyncio.gather(*(one(i, c) for i, c in enumerate(clients)))
 

@@ -91,10 +91,7 @@ def test_generated_frames_never_crash_a_handler(site, launch, redis_server, tmp_
         embedded = embedded_site(var_dir)
         server = launch("daphne", database_url="", VAR_DIR=str(var_dir))
         room_ids, token = [embedded["room"]], embedded["tokens"][0]
-    # daphne (autobahn) refuses to send close code 1009 and closes with 1011 instead: fixed by the
-    # `limits` work (1009 through real daphne and uvicorn). Until it lands, daphne gets no frame over 64 KiB;
-    # uvicorn gets them all.
-    oversized = site.startswith("uvicorn")
+    oversized = True  # both servers close a frame over 64 KiB with 1009 (chatproject/daphne_compat.py)
 
     # The client's loop runs all along on its own thread (it answers the server's keepalive
     # pings between hypothesis examples too); each batch is handed to it.

@@ -108,7 +108,7 @@ async def _run(world, server) -> dict:
     all_back = max(back_times) - dropped_at
     await asyncio.sleep(2)
     stop.set()
-    await asyncio.wait_for(asyncio.gather(*tasks), 60)
+    await asyncio.wait_for(asyncio.gather(*tasks), 180)
     back_ids = ",".join(str(world.users[u].pk) for u in range(USERS) if u not in away_users)
     response = await asyncio.to_thread(rest, server, world.tokens[0], "GET", f"/api/v1/presence/?users={back_ids}")
     online_back = sum(p["status"] == "online" for p in response.json().values())

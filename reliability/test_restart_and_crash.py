@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from chatproject import closecodes
 from reliability.audit import audit_room
 from reliability.clients import ChatClient, SendLog, reconnect, sender
 from reliability.harness import FAST_PRESENCE
@@ -45,6 +46,8 @@ def test_rolling_restart_then_crash(launch, redis_server, report):
     )
     audit.assert_clean()
     assert acked > 50
+    # Graceful shutdown (chatproject/shutdown.py) closes every socket with 1012 before the process exits.
+    assert set(result["term_codes"]) == {closecodes.SERVICE_RESTART}, result["term_codes"]
     assert result["offline_after"] < OFFLINE_WITHIN + 5  # margin for a loaded machine
     assert result["rest_offline"]
 
