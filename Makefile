@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve cluster cluster-stop test lint format migrate bench clean
+.PHONY: run serve cluster cluster-stop test test-reliability lint format migrate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,8 @@ run: migrate
 	$(BIN)/python -m chatproject.devserver $(HOST) $(PORT)
 
 # The production command (uvicorn, several workers): see deploy/serve.sh and docs/deploy.md.
-serve: $(VENV)/.runtime
+# Migrates first so that it also works on a fresh clone; containers run deploy/serve.sh.
+serve: migrate
 	deploy/serve.sh
 
 # N production processes behind nginx on this machine (needs DATABASE_URL and REDIS_URL).
@@ -41,6 +42,11 @@ cluster-stop: $(VENV)/.runtime
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Faults under load (own redis-server, a proxy before PostgreSQL, real servers); writes docs/reliability.md.
+# Needs DATABASE_URL (PostgreSQL) and redis-server on PATH. See docs/reliability.md.
+test-reliability: $(VENV)/.dev
+	RELIABILITY_REPORT=$${RELIABILITY_REPORT-docs/reliability.md} $(BIN)/python -m pytest reliability -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
@@ -55,6 +61,7 @@ format: $(VENV)/.dev
 SCALING_BASELINE ?= 056abe3
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.proxy $(BENCH_PROXY_ARGS)
 	taskset -c 1 $(BIN)/python -m bench.scaling --baseline-rev $(SCALING_BASELINE) --report docs/benchmarks-scaling.md $(SCALING_ARGS)
 
 clean:

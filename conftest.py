@@ -26,9 +26,14 @@ def needs_services(*, postgres: bool = False, redis: bool = False) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
+    from chatproject import ratelimits
+
+    # Redis windows (and lock-out counts) go with the cache's database; in-process ones here.
     cache.clear()
+    ratelimits.reset_memory()
     yield
     cache.clear()
+    ratelimits.reset_memory()
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +41,15 @@ def _fast_hashers(settings, request):
     # Argon2 on purpose is slow; tests that check hashing opt out with the `real_hashers` marker.
     if "real_hashers" not in request.keywords:
         settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
+
+
+@pytest.fixture(autouse=True)
+def _rate_limits_off(settings, request):
+    # Like the test servers (ServerProcess), tests run without rate limits unless they test
+    # them (the `rate_limits` marker): factories create rooms and messages by the dozen.
+    # Login lock-outs stay on everywhere: only failures count, so they never get in the way.
+    if "rate_limits" not in request.keywords:
+        settings.THROTTLE_DISABLED = True
 
 
 def pytest_configure(config):

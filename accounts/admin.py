@@ -11,9 +11,11 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
 
 from accounts import services
+from accounts.forms import AdminLoginForm
 from accounts.hooks import user_presence
 from accounts.models import MODERATORS_GROUP, AuditLog, User
 from chatproject.admintools import confirm_with_reason, run_each
@@ -44,6 +46,10 @@ class UserChangeForm(DjangoUserChangeForm):
         except DomainError as exc:
             raise forms.ValidationError(exc.detail, code=exc.code) from exc
         return cleaned
+
+
+# The admin's login goes through accounts.services.user_login like every other door.
+admin.site.login_form = AdminLoginForm
 
 
 @admin.register(User)
@@ -87,6 +93,18 @@ class UserAdmin(DjangoUserAdmin):
         if obj is not None and obj.is_superuser and not request.user.is_superuser:
             return False
         return super().has_change_permission(request, obj)
+
+    def user_change_password(self, request, id, form_url=""):
+        # Setting someone's password is taking over their account: superusers only, and
+        # the user's devices are signed out afterwards.
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            target = User.objects.filter(pk=id).first()
+            if target is not None and request.get_full_path() != response.get("Location"):
+                services.user_password_set_by_admin(actor=request.user, user=target)
+        return response
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # Deleting an account takes its messages with it (gaps in rooms' seqs): superusers

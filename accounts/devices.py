@@ -67,6 +67,12 @@ def tokens_rotate(*, refresh: str, user_agent: str = "") -> dict[str, str]:
         device = Device.objects.select_for_update().filter(pk=device_id, user=user).first()
         if device is None or device.signed_out_at is not None:
             raise NotAuthenticated("This device was signed out.")
+        # Checked again under the device's row lock: of two refreshes racing with one
+        # token, the second finds it blacklisted instead of getting a second pair.
+        try:
+            token.check_blacklist()
+        except TokenError as exc:
+            raise NotAuthenticated(f"Refresh token is invalid: {exc}") from exc
         device.last_used_at = timezone.now()
         device.save(update_fields=["last_used_at"])
     token.blacklist()
@@ -129,6 +135,14 @@ def devices_sign_out_others(*, user: User, keep_device_id: int | None) -> int:
     # One event for all of them; sockets whose device is unknown (tokens from before
     # devices existed) close too.
     events.devices_signed_out(user_id=user.pk, device_ids=None, keep=keep_device_id)
+    return len(signed_out)
+
+
+def devices_sign_out_all(*, user: User, tell_sockets: bool = True) -> int:
+    """Signs out every device of the user (a ban, a password set by an administrator)."""
+    signed_out = _sign_out(Device.objects.filter(user=user), tell_sockets=False)
+    if tell_sockets:
+        events.devices_signed_out(user_id=user.pk, device_ids=None)
     return len(signed_out)
 
 

@@ -1,7 +1,9 @@
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 
 from accounts import services
+from chatproject.clientaddr import client_address
 from chatproject.errors import FieldErrors, Throttled
 
 
@@ -11,35 +13,49 @@ class SignupForm(forms.Form):
     display_name = forms.CharField(max_length=64, required=False)
     password = forms.CharField(widget=forms.PasswordInput, strip=False)
 
+    def __init__(self, *args, request=None, **kwargs) -> None:
+        self.request = request
+        super().__init__(*args, **kwargs)
+
     def save(self):
         """Registers through the same service as the API; field errors land on the form."""
         try:
-            return services.user_register(**self.cleaned_data)
+            return services.user_register(**self.cleaned_data, address=client_address(self.request))
         except FieldErrors as exc:
             for field, messages in exc.fields.items():
                 for message in messages:
                     self.add_error(field if field in self.fields else None, message)
-            return None
+        except Throttled as exc:
+            self.add_error(None, forms.ValidationError(exc.detail, code="throttled"))
+        return None
 
 
-class LoginForm(AuthenticationForm):
-    """Django's login form, with the same brute-force limits as the token endpoint."""
+class LockoutLoginMixin:
+    """Logs in through accounts.services.user_login: the token endpoint's lock-out rule, on a form."""
 
     def clean(self):
         username = self.cleaned_data.get("username")
         password = self.cleaned_data.get("password")
         if username is not None and password:
-            address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
             try:
-                self.user_cache = services.user_login(
-                    username=username, password=password, address=address or "unknown", request=self.request
-                )
+                self.user_cache = services.user_login(username=username, password=password, request=self.request)
             except Throttled as exc:
-                raise forms.ValidationError(exc.detail, code="throttled") from exc
+                minutes = max(1, round((exc.wait or 60) / 60))
+                raise forms.ValidationError(
+                    f"{exc.detail} Wait up to {minutes} minute(s) before trying again.", code="throttled"
+                ) from exc
             if self.user_cache is None:
                 raise self.get_invalid_login_error()
             self.confirm_login_allowed(self.user_cache)
         return self.cleaned_data
+
+
+class LoginForm(LockoutLoginMixin, AuthenticationForm):
+    """The web UI's login form."""
+
+
+class AdminLoginForm(LockoutLoginMixin, AdminAuthenticationForm):
+    """The admin's login form (staff only), under the same lock-out."""
 
 
 class PasswordChangeForm(forms.Form):

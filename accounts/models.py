@@ -76,6 +76,7 @@ class AuditLog(models.Model):
         MODERATOR_GRANTED = "moderator_granted"
         MODERATOR_REVOKED = "moderator_revoked"
         PRIVILEGES_CHANGED = "privileges_changed"
+        PASSWORD_SET = "password_set"
         ROLE_CHANGED = "role_changed"
         MEMBER_REMOVED = "member_removed"
         ROOM_DELETED = "room_deleted"

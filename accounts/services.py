@@ -14,9 +14,11 @@ from django.utils import timezone
 from accounts import devices, events
 from accounts.audit import audit_record
 from accounts.authentication import identity_for_access_token
+from accounts.lockout import login_lockout_wait
 from accounts.models import MODERATORS_GROUP, AuditLog, User
-from accounts.throttling import login_attempt_check
-from chatproject.errors import FieldErrors, Invalid, PermissionDenied
+from chatproject import ratelimits
+from chatproject.errors import FieldErrors, Invalid, PermissionDenied, Throttled
+from chatproject.metrics import THROTTLED
 
 DISPLAY_NAME_MAX = 64
 
@@ -62,7 +64,10 @@ def _registration_errors(*, username: str, email: str, password: str, display_na
 
 
 @transaction.atomic
-def user_register(*, username: str, email: str, password: str, display_name: str = "") -> User:
+def user_register(*, username: str, email: str, password: str, display_name: str = "", address: str | None) -> User:
+    """Creates an account; `address` is the client's (rate-limited), None for trusted callers (commands)."""
+    if address is not None:
+        ratelimits.enforce("register", address)
     username, email, display_name = username.strip(), email.strip(), display_name.strip()
     errors = _registration_errors(username=username, email=email, password=password, display_name=display_name)
     if errors:
@@ -174,13 +179,21 @@ def user_set_privileges(
     return user
 
 
-def user_login(*, username: str, password: str, address: str, request=None) -> User | None:
-    """Checks credentials under the brute-force limits; None when they are wrong.
+def user_login(*, username: str, password: str, request) -> User | None:
+    """Checks credentials unless this username or address is locked out; None when they are wrong.
 
-    Inactive (banned) users fail here like wrong passwords: Django's ModelBackend
-    refuses them.
+    Every door (REST token, web form, admin login) comes here. Only failures count
+    (django-axes hears them from `authenticate`): a correct login uses up no allowance.
+    Raises Throttled once LOGIN_FAILURES_PER_USERNAME failures for the username, or
+    LOGIN_FAILURES_PER_ADDRESS from the client's address, happened within
+    LOGIN_LOCKOUT_SECONDS. Inactive (banned) users fail like wrong passwords: Django's
+    ModelBackend refuses them.
     """
-    login_attempt_check(username=username, address=address)
+    request = getattr(request, "_request", request)  # axes records on the Django request
+    wait = login_lockout_wait(request=request, username=username)
+    if wait is not None:
+        THROTTLED.labels("login").inc()
+        raise Throttled("Too many failed logins; try again later.", wait=wait)
     return authenticate(request, username=username, password=password)
 
 
@@ -219,8 +232,23 @@ def user_set_active(*, user: User, is_active: bool, actor: User | None = None, r
     kind = AuditLog.Kind.UNBAN if is_active else AuditLog.Kind.BAN
     audit_record(actor=actor, kind=kind, target_user=user, summary=user.username, reason=reason)
     if not is_active:
+        # Every device is signed out too, so lifting the ban later does not revive them;
+        # the sockets hear 4403 (banned), not 4401.
+        devices.devices_sign_out_all(user=user, tell_sockets=False)
         events.user_banned(user_id=user.pk)
     return user
+
+
+@transaction.atomic
+def user_password_set_by_admin(*, actor: User, user: User) -> None:
+    """After a superuser set someone's password in the admin: their devices are signed out.
+
+    Django's admin form writes the hash; this is the rest of the use case. Moderators
+    never reach it (the admin page is for superusers).
+    """
+    _require_superuser(actor, "set another user's password")
+    devices.devices_sign_out_all(user=user)
+    audit_record(actor=actor, kind=AuditLog.Kind.PASSWORD_SET, target_user=user, summary=user.username)
 
 
 @transaction.atomic

@@ -123,10 +123,12 @@ def measure(args: argparse.Namespace, src: Path, name: str, logdir: Path) -> dic
                 server.start()
             try:
                 results[str(n)] = asyncio.run(one_size(args, servers, users_cache))
+            except Exception as exc:  # one size failing still reports the others
+                results[str(n)] = {"error": repr(exc)[:300]}
             finally:
                 for server in servers:
                     server.stop()
-            print(f"  [{name}] {n} processes: {results[str(n)]['cpu_us_per_frame']:.1f} µs/frame", flush=True)
+            print(f"  [{name}] {n} processes: {cell(results[str(n)])} µs/frame", flush=True)
         return results
     finally:
         redis.stop()
@@ -176,6 +178,12 @@ async def one_size(args: argparse.Namespace, servers: list[ServerProc], users_ca
     return {k: summary[k] for k in ("cpu_us_per_frame", "server_cpu_s", "frames", "lost", "p99_ms", "passed")}
 
 
+def cell(result: dict[str, Any]) -> str:
+    if "error" in result:
+        return "failed: " + result["error"][:60]
+    return f"{result['cpu_us_per_frame']:.1f}" + ("" if result["lost"] == 0 else f" ({result['lost']} lost)")
+
+
 def render(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> str:
     sizes = args.procs.split(",")
     lines = [
@@ -187,11 +195,10 @@ def render(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> str:
         "|---|" + "---|" * (len(sizes) + 1),
     ]
     for name, by_size in results.items():
-        cells = [
-            f"{by_size[n]['cpu_us_per_frame']:.1f}" + ("" if by_size[n]["lost"] == 0 else " (loss!)") for n in sizes
-        ]
-        first, last = by_size[sizes[0]]["cpu_us_per_frame"], by_size[sizes[-1]]["cpu_us_per_frame"]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {100 * (last / first - 1):+.0f} % |")
+        cells = [cell(by_size[n]) for n in sizes]
+        first, last = by_size[sizes[0]].get("cpu_us_per_frame"), by_size[sizes[-1]].get("cpu_us_per_frame")
+        growth = f"{100 * (last / first - 1):+.0f} %" if first and last else "n/a"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {growth} |")
     return "\n".join(lines) + "\n"
 
 

@@ -3,12 +3,15 @@
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
-from rest_framework import exceptions, status
+from django.http import Http404, JsonResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from chatproject.errors import DomainError, FieldErrors
+from chatproject.db import database_unavailable
+from chatproject.errors import DomainError, FieldErrors, Unavailable
+from chatproject.ratelimits import retry_after
 
 _CODE_BY_CLASS: list[tuple[type[Exception], str]] = [
     (exceptions.NotAuthenticated, "not_authenticated"),
@@ -38,6 +41,18 @@ def _detail_text(detail: Any) -> str:
     return str(detail)
 
 
+# OpenAPI: the answer of an endpoint under a rate limit (see docs/protocol.md, "Rate limits").
+THROTTLED_RESPONSE = OpenApiResponse(
+    response=inline_serializer(
+        "ThrottledError", {"detail": serializers.CharField(), "code": serializers.CharField(default="throttled")}
+    ),
+    description="Over a rate limit: `code` is `throttled`; the `Retry-After` header says how many seconds to wait.",
+)
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After", int, OpenApiParameter.HEADER, response=[429], description="Whole seconds to wait before retrying."
+)
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, FieldErrors):
         return Response(exc.fields, status=exc.status)
@@ -45,8 +60,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         headers = {}
         wait = getattr(exc, "wait", None)
         if wait:
-            headers["Retry-After"] = str(int(wait) + 1)
+            headers["Retry-After"] = str(retry_after(wait))
         return Response({"detail": exc.detail, "code": exc.code}, status=exc.status, headers=headers)
+    if database_unavailable(exc):
+        exc = Unavailable()
+        return Response({"detail": exc.detail, "code": exc.code}, status=exc.status, headers={"Retry-After": "1"})
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -69,3 +87,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         response.status_code = status.HTTP_401_UNAUTHORIZED
         response["WWW-Authenticate"] = 'Bearer realm="api"'
     return response
+
+
+def api_not_found(request, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Any `/api/v1/` path that names nothing (an id past 2**63 - 1 too): JSON, like every API error."""
+    return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)

@@ -27,3 +27,17 @@ def _pool() -> ThreadPoolExecutor:
 def db_call(func: Callable[..., Any]) -> Callable[..., Any]:
     """Like database_sync_to_async, on the shared pool; each call closes stale connections."""
     return DatabaseSyncToAsync(func, thread_sensitive=False, executor=_pool())
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True for errors that mean "the database is unreachable" (not a bug): a door answers `unavailable`."""
+    from django.db import InterfaceError, OperationalError
+
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError:  # SQLite only
+        return False
+    return isinstance(exc, psycopg_pool.PoolTimeout | psycopg.OperationalError | psycopg.InterfaceError)

@@ -19,7 +19,9 @@ STOP_GRACE_SECONDS = 10
 def commands(host: str, port: str) -> list[list[str]]:
     from django.conf import settings
 
-    server = [sys.executable, "-m", "daphne", "-b", host, "-p", port, "chatproject.asgi:application"]
+    from chatproject.daphne_server import command
+
+    server = command(host, port)  # daphne closing over-size frames with 1009
     if settings.TASK_WORKER_IN_SERVER:
         return [server]
     return [server, [sys.executable, "manage.py", "db_worker", "--no-reload", "--verbosity", "1"]]

@@ -40,6 +40,17 @@ def env_float(name: str, default: float) -> float:
     return default if raw in (None, "") else float(raw)
 
 
+def env_rate(name: str, default: str) -> tuple[int, int] | None:
+    """A rate `COUNT/SECONDS` (`30/10`: 30 per 10 seconds) as (count, seconds); `off` or `0` is None."""
+    raw = os.environ.get(name, default).strip().lower()
+    if raw in ("off", "0", "none", ""):
+        return None
+    count, sep, seconds = raw.partition("/")
+    if not (sep and count.isdigit() and seconds.isdigit() and int(count) > 0 and int(seconds) > 0):
+        raise ValueError(f"{name} must be COUNT/SECONDS (e.g. 30/10) or off, got {raw!r}")
+    return int(count), int(seconds)
+
+
 def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 

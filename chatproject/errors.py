@@ -64,3 +64,11 @@ class FieldTooLarge(FieldErrors):
     """A field over its size limit: a field error for REST, `too_large` on the socket."""
 
     code = "too_large"
+
+
+class Unavailable(DomainError):
+    """A service the request needs (the database) is unreachable for now: retry, nothing was stored."""
+
+    code = "unavailable"
+    status = 503
+    default_detail = "The server cannot reach its database right now; try again shortly."

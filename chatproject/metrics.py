@@ -59,3 +59,9 @@ def observe_delivery(event: dict[str, Any]) -> None:
     if committed_at is not None:
         # Wall clock, not monotonic: the commit may have happened in another process.
         DELIVERY_SECONDS.observe(max(time.time() - committed_at, 0.0))
+
+
+PRESENCE_STORE_ERRORS = Counter(
+    "chat_presence_store_errors_total",
+    "Presence store (Redis) calls that failed; presence degrades to offline meanwhile.",
+)

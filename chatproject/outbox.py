@@ -61,6 +61,14 @@ class DaphneWriter:
         self.protocol.dropConnection(abort=True)
 
 
+try:
+    from websockets.protocol import State as _WsState
+
+    _WS_OPEN = _WsState.OPEN
+except ImportError:  # websockets not installed: this writer is never chosen
+    _WS_OPEN = None
+
+
 class WebsocketsWriter:
     """uvicorn's `websockets` protocol: write frames without awaiting its drain."""
 
@@ -70,9 +78,7 @@ class WebsocketsWriter:
         self.protocol, self.send = protocol, send
 
     def is_open(self) -> bool:
-        from websockets.protocol import State
-
-        return self.protocol.state is State.OPEN and not self.protocol.transport.is_closing()
+        return self.protocol.state is _WS_OPEN and not self.protocol.transport.is_closing()
 
     def write(self, data: bytes) -> None:
         self.protocol.write_frame_sync(True, 0x1, data)  # one text frame, no fragments

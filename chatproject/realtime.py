@@ -285,7 +285,13 @@ def _publish_from_any_thread(topics: list[str], event: dict[str, Any]) -> None:
         # No hub in this process (no socket connected to it, a management command):
         # publish directly, for the sockets of the other processes.
         PUBLISHED.inc()
-        publish_direct(topics, event)
+        try:
+            publish_direct(topics, event)
+        except Exception as exc:
+            # Redis is down: the data is committed already and clients see the gap and
+            # sync; the request that published must not fail for a hint.
+            DROPPED.labels("publish_failed").inc()
+            logger.warning("publishing an event to Redis failed (%s: %s)", type(exc).__name__, exc)
     # Embedded default without a hub: no connection exists in this process to tell.
 
 
@@ -312,8 +318,17 @@ def _sync_client():
             client = RedisCluster.from_url(settings.REALTIME_REDIS_URL)
         else:
             import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
 
-            client = redis.Redis.from_url(settings.REALTIME_REDIS_URL)
+            # One quick retry (a stale pooled connection after a Redis restart), then fail fast.
+            client = redis.Redis.from_url(
+                settings.REALTIME_REDIS_URL,
+                socket_timeout=2,
+                socket_connect_timeout=2,
+                retry=Retry(NoBackoff(), 1),
+                retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+            )
         _sync_clients[settings.REALTIME_REDIS_URL] = client
     return client
 

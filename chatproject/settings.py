@@ -1,5 +1,6 @@
 """Settings for the chat server. Environment variables are documented in README.md."""
 
+import ipaddress
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -15,6 +16,7 @@ from chatproject.env import (
     env_float,
     env_int,
     env_list,
+    env_rate,
     env_str,
 )
 from chatproject.wire import TIME_FORMAT as WIRE_TIME_FORMAT
@@ -50,6 +52,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "csp",
     "corsheaders",
+    "axes",
     "accounts",
     "rooms",
     "messaging",
@@ -105,6 +108,9 @@ if DATABASE_URL:
             "max_size": env_int("DB_POOL_MAX", 24),
             "timeout": 10,
         }
+        # The pool checks a connection when lending it out: one that died with the database
+        # (a restart, a failover) is replaced instead of failing the first request after.
+        _db["CONN_HEALTH_CHECKS"] = True
     DATABASES = {"default": _db}
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -358,8 +364,53 @@ SPECTACULAR_SETTINGS = {
 # --- Rate limits -----------------------------------------------------------------------
 # Benchmarks create thousands of users from one address; production never sets this.
 THROTTLE_DISABLED = env_bool("THROTTLE_DISABLED", False)
-LOGIN_LIMIT_PER_USERNAME = env_str("LOGIN_LIMIT_PER_USERNAME", "10/300")
-LOGIN_LIMIT_PER_ADDRESS = env_str("LOGIN_LIMIT_PER_ADDRESS", "30/300")
+# Proxies whose X-Forwarded-For is believed (chatproject/clientaddr.py); nobody else's is.
+TRUSTED_PROXIES = [ipaddress.ip_network(cidr, strict=False) for cidr in env_list("TRUSTED_PROXIES", [])]
+# Sliding windows per scope, "COUNT/SECONDS" or "off" (chatproject/ratelimits.py).
+RATE_LIMITS = {
+    scope: env_rate(f"RATE_LIMIT_{scope.upper()}", default)
+    for scope, default in {
+        "send": "30/10",  # per user, REST and WebSocket together: a burst of 20 passes
+        "register": "20/3600",  # per client address
+        "room_create": "10/60",  # per user
+        "dm_create": "20/60",  # per user, only when a new conversation is created
+        "search": "30/10",  # per user
+        "upload": "30/60",  # per user
+        # Per connection: typing, read, delivered, sync, presence, ping. Roomy: on reconnect a
+        # client sends a `delivered` or `sync` for each room with news.
+        "ws_frame": "200/10",
+    }.items()
+}
+WS_MAX_CONNECTIONS_PER_USER = env_int("WS_MAX_CONNECTIONS_PER_USER", 20)
+# A socket's entry in the per-user count expires this long after its process last renewed it.
+WS_CONNECTION_TTL_SECONDS = env_int("WS_CONNECTION_TTL_SECONDS", 60)
+
+# Failed logins (django-axes): only failures count, per username and per client address,
+# by every door (REST token, web form, admin login), through accounts.services.user_login.
+LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 10)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 30)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 300)
+AXES_ENABLED = not THROTTLE_DISABLED
+AXES_HANDLER = "accounts.lockout.LoginLockoutHandler"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Only in axes' log lines: the handler compares each parameter's count with its own limit above.
+AXES_FAILURE_LIMIT = max(LOGIN_FAILURES_PER_USERNAME, LOGIN_FAILURES_PER_ADDRESS)
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_LOCKOUT_SECONDS)
+# Attempts refused during a lock-out are not failures: the lock ends on time.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "chatproject.clientaddr.client_address"
+AXES_USERNAME_CALLABLE = "accounts.lockout.login_username"
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False  # the cache handler keeps no rows to show
+AXES_VERBOSE = False
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username or address before any password is checked.
+    "accounts.lockout.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# axes.W002: no AxesMiddleware on purpose: each door answers a lock-out itself (REST 429 +
+# Retry-After, a message on the web and admin forms) from the service's Throttled.
+SILENCED_SYSTEM_CHECKS = ["axes.W002"]
 
 # --- Signed-in devices ---------------------------------------------------------------
 # last_used_at moves at most this often per device and process (a dict lookup otherwise).

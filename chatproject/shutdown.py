@@ -29,15 +29,12 @@ logger = logging.getLogger(__name__)
 _live: set["Drainable"] = set()
 _draining = False
 _installed_loop: asyncio.AbstractEventLoop | None = None
+_tasks: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
 
 
 def draining() -> bool:
     """True once this process has begun shutting down (readyz answers 503)."""
     return _draining
-
-
-def live_connections() -> int:
-    return len(_live)
 
 
 def install(loop: asyncio.AbstractEventLoop) -> None:
@@ -46,8 +43,14 @@ def install(loop: asyncio.AbstractEventLoop) -> None:
     if _installed_loop is loop or threading.current_thread() is not threading.main_thread():
         return
     original = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm() -> None:
+        task = loop.create_task(_drain_then_exit(loop, original))
+        _tasks.add(task)
+        task.add_done_callback(_tasks.discard)
+
     try:
-        loop.add_signal_handler(signal.SIGTERM, lambda: loop.create_task(_drain_then_exit(loop, original)))
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     except (NotImplementedError, RuntimeError, ValueError):  # no signals on this loop: nothing to drain
         return
     _installed_loop = loop

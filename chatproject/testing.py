@@ -10,6 +10,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from chatproject.daphne_server import command as daphne_command
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -32,13 +34,16 @@ def database_url_for_tests() -> str:
 
 
 SERVERS = ("daphne", "uvicorn")
+# The servers refuse a bigger WebSocket message themselves, closing with 1009 (the contract);
+# daphne as `make run` starts it, uvicorn with the production command's flags (deploy/serve.sh).
+MAX_MESSAGE = str(settings.WS_MAX_FRAME_BYTES)
 
 
 def server_command(server: str, port: int) -> list[str]:
     """The command line of `make run`'s server (daphne) or the production one (uvicorn)."""
     app = "chatproject.asgi:application"
     if server == "daphne":
-        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+        return daphne_command("127.0.0.1", port, app)  # daphne, sending 1009 rather than dropping the connection
     if server == "uvicorn":
         return [
             sys.executable,
@@ -50,6 +55,11 @@ def server_command(server: str, port: int) -> list[str]:
             str(port),
             "--ws",
             "websockets",
+            "--ws-max-size",
+            MAX_MESSAGE,
+            # X-Forwarded-For is judged by the application against TRUSTED_PROXIES
+            # (chatproject/clientaddr.py), the same way under daphne.
+            "--no-proxy-headers",
             "--loop",
             "uvloop",
             "--http",

@@ -1,9 +1,10 @@
 from csp.decorators import csp_update
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from chatproject import health
+from chatproject import health, ids  # noqa: F401  (ids registers the `<id:...>` converter)
+from chatproject.api import api_not_found
 from chatproject.csp import swagger_ui_csp
 
 api_v1 = [
@@ -12,6 +13,8 @@ api_v1 = [
     path("", include("rooms.api.urls")),
     path("", include("messaging.api.urls")),
     path("", include("notifications.api.urls")),
+    # Last: an unknown API path (or an id no bigint holds) answers JSON 404, not an HTML page.
+    re_path(r"^(?:.*/)?$", api_not_found, name="api-not-found"),
 ]
 
 urlpatterns = [

@@ -1,7 +1,8 @@
 """`make cluster`: the production topology on one machine, without containers.
 
 N server processes, each started with the production command (deploy/serve.sh, one
-worker each), on PostgreSQL and Redis, behind Debian's nginx running the same proxy
+worker each), and one task-queue worker (`manage.py db_worker`), on PostgreSQL and
+Redis, behind Debian's nginx running the same proxy
 configuration as docker-compose (deploy/nginx/chat.conf.template). nginx runs as a
 foreground (non-daemon) process of its own, with its prefix, pid file, logs and temp
 directories in the run directory. Every pid is recorded in RUN_DIR/cluster.json and
@@ -162,6 +163,7 @@ class Cluster:
         try:
             for index in range(self.processes):
                 self.start_server(index, env)
+            self._spawn("worker", [sys.executable, "manage.py", "db_worker", "--no-reload"], env)
             self.write_nginx_config(env)
             self.start_nginx()
         except BaseException:

@@ -22,9 +22,9 @@ from django.conf import settings
 
 from accounts.authentication import identity_for_access_token
 from accounts.ws import bearer_token, cookie_auth_allowed, origin_refused, session_identity
-from chatproject import closecodes
-from chatproject.db import db_call
-from chatproject.errors import DomainError
+from chatproject import closecodes, ratelimits
+from chatproject.db import database_unavailable, db_call
+from chatproject.errors import DomainError, Throttled, Unavailable
 from chatproject.metrics import WEBSOCKET_CONNECTIONS, observe_delivery
 from chatproject.outbox import Outbox, spawn
 from chatproject.realtime import DROPPED, FRAME, dumps, room_topic, user_topic
@@ -93,6 +93,8 @@ class ChatConsumer(Drainable, AsyncWebsocketConsumer):
             self.markers.cancel()
         if self.outbox is not None:
             self.outbox.discard()
+        ratelimits.forget("ws_frame", self.conn_id)
+        await ratelimits.connection_close(conn_id=self.conn_id)
         if self.user is None:
             return
         WEBSOCKET_CONNECTIONS.dec()
@@ -119,6 +121,9 @@ class ChatConsumer(Drainable, AsyncWebsocketConsumer):
     async def _start_session(self, user, device_id: int | None = None) -> None:
         if self._auth_timer is not None:
             self._auth_timer.cancel()
+        if not await ratelimits.connection_open(user_id=user.pk, conn_id=self.conn_id):
+            await self.close(code=closecodes.TOO_MANY_CONNECTIONS)
+            return
         self.user, self.user_id, self.device_id = user, user.pk, device_id
         WEBSOCKET_CONNECTIONS.inc()  # disconnect() takes it back for every connection with a user
         self.held_events = deque()  # events that arrive before hello wait for it
@@ -157,6 +162,8 @@ class ChatConsumer(Drainable, AsyncWebsocketConsumer):
         raw = text_data if text_data is not None else bytes_data
         if raw is None:
             return
+        # The servers refuse bigger frames themselves with 1009 (--websocket-max-message-size,
+        # --ws-max-size); this is for a server started without that limit.
         if len(raw) > settings.WS_MAX_FRAME_BYTES or (
             text_data is not None and len(text_data.encode()) > settings.WS_MAX_FRAME_BYTES
         ):
@@ -178,10 +185,26 @@ class ChatConsumer(Drainable, AsyncWebsocketConsumer):
             return
         ref = frame.get("client_id") if isinstance(frame.get("client_id"), str) else None
         try:
+            if frame.get("type") != "message.send":  # sends have their own, per-user limit
+                ratelimits.enforce("ws_frame", self.conn_id)
             await frames.handle(self, frame)
+        except Throttled as exc:
+            await self.send_frame(
+                {
+                    "type": "error",
+                    "code": exc.code,
+                    "detail": exc.detail,
+                    "ref": ref,
+                    "retry_after": ratelimits.retry_after(exc.wait or 1),
+                }
+            )
         except DomainError as exc:
             await self.send_error(exc.code, exc.detail, ref)
-        except Exception:
+        except Exception as exc:
+            if database_unavailable(exc):
+                # Nothing was committed, so nothing is acked: the client sends it again later.
+                await self.send_error(Unavailable.code, Unavailable.default_detail, ref)
+                return
             logger.exception("frame handler failed", extra={"frame_type": str(frame.get("type"))[:50]})
             await self.send_error("internal", "The server could not handle this frame.", ref)
 

@@ -14,6 +14,7 @@ from accounts.models import User
 from accounts.wire import user_public
 from chatproject.db import db_call
 from chatproject.errors import FieldErrors, Invalid
+from chatproject.ids import int_value
 from chatproject.metrics import MESSAGES_SENT
 from messaging import selectors, services
 from messaging.hooks import connection_closed, connection_opened
@@ -48,12 +49,8 @@ FrameHandler = Callable[[Connection, dict], Awaitable[None]]
 
 
 def int_field(frame: dict, name: str, *, required: bool = True, minimum: int = 0) -> int | None:
-    value = frame.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise FieldErrors({name: [f"Must be an integer of at least {minimum}."]})
-    return value
+    """A frame's id or seq: a JSON integer from `minimum` to 2**63 - 1 (chatproject/ids.py), else `invalid`."""
+    return int_value(frame.get(name), field=name, minimum=minimum, required=required)
 
 
 def str_field(frame: dict, name: str) -> str:

@@ -7,9 +7,13 @@ delivered move moot (the service then publishes nothing for it).
 """
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 
-from chatproject.errors import DomainError
+from chatproject.db import database_unavailable
+from chatproject.errors import DomainError, Unavailable
+
+logger = logging.getLogger(__name__)
 
 MoveMarker = Callable[[int, int, bool], Awaitable[None]]  # (room id, up to, read)
 ReportError = Callable[[DomainError], Awaitable[None]]
@@ -40,6 +44,11 @@ class MarkerCoalescer:
                 await self.move(room_id, up_to, read)
             except DomainError as exc:
                 await self.report(exc)
+            except Exception as exc:
+                # The database went away (or a bug): this move is reported, the others still run.
+                if not database_unavailable(exc):
+                    logger.exception("moving a marker failed")
+                await self.report(Unavailable("This marker did not move; send it again."))
 
     def cancel(self) -> None:
         """Stops the timer (the connection closed); call flush() first to keep the moves."""

@@ -20,6 +20,7 @@ from django.db.models import F, FloatField, Func, Q, QuerySet, Value
 from django.db.models.functions import Cast
 
 from accounts.models import User
+from chatproject import ratelimits
 from chatproject.errors import FieldErrors
 from messaging.models import Attachment, Message
 from messaging.wire import message_data
@@ -186,6 +187,7 @@ def message_search(*, user: User, q: str, room_id: int | None = None, cursor: st
     if len(q) > QUERY_MAX:
         raise FieldErrors({"q": [f"At most {QUERY_MAX} characters."]})
     after, limit = Cursor.decode(cursor), _limit(limit)
+    ratelimits.enforce("search", user.pk)
     terms = _terms(q)
     if not terms:
         return {"results": [], "has_more": False, "next_cursor": None}

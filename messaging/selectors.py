@@ -2,6 +2,7 @@
 
 from accounts.models import User
 from chatproject.errors import FieldErrors, NotFound
+from chatproject.ids import int_param
 from messaging.models import Attachment, Message
 from messaging.wire import message_data
 from rooms.models import Membership
@@ -12,27 +13,14 @@ HISTORY_DEFAULT_LIMIT = 50
 
 
 def _cursor(name: str, value) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise FieldErrors({name: ["Must be a whole number (a seq)."]}) from None
-    if number < 0 or isinstance(value, bool):
-        raise FieldErrors({name: ["Must be a seq, 0 or more."]})
-    if number >= 2**63:  # past PostgreSQL's bigint: a 400, not a database error
-        raise FieldErrors({name: ["No such seq."]})
-    return number
+    return int_param(value, field=name, required=False)
 
 
 def _limit(value) -> int:
-    if value in (None, ""):
+    limit = int_param(value, field="limit", minimum=1, required=False)
+    if limit is None:
         return HISTORY_DEFAULT_LIMIT
-    try:
-        limit = int(value)
-    except (TypeError, ValueError):
-        raise FieldErrors({"limit": ["Must be a whole number."]}) from None
-    if not 1 <= limit <= HISTORY_MAX_LIMIT:
+    if limit > HISTORY_MAX_LIMIT:
         raise FieldErrors({"limit": [f"Must be between 1 and {HISTORY_MAX_LIMIT}."]})
     return limit
 

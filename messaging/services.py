@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.audit import Kind as AuditKind
 from accounts.audit import audit_record
 from accounts.models import User
+from chatproject import ratelimits
 from chatproject.errors import FieldErrors, FieldTooLarge, Invalid, NotFound, PermissionDenied, TooLarge
 from chatproject.tasks import enqueue, enqueue_by
 from messaging import events, files, images
@@ -116,6 +117,8 @@ def message_send(
     attachment_ids = _clean_attachment_ids(attachments)
     body = _clean_body(body, may_be_empty=bool(attachment_ids))
     client_id = _clean_client_id(client_id)
+    # Before anything is stored: a refused send leaves no trace (and REST and WebSocket share the count).
+    ratelimits.enforce("send", sender.pk)
     # No lookup before the insert: the (sender, client_id) unique index catches a
     # resend, or a racing duplicate, and the first message is answered instead.
     try:
@@ -237,7 +240,7 @@ def attachment_upload(*, uploader: User, file: UploadedFile) -> dict:
     the uploader's quota checked. The file is written before the row: a failure in
     between leaves no row pointing at nothing, and the written file is deleted again.
     """
-    # Rate limit: chatproject.ratelimits.enforce("upload", uploader.pk) goes here once that module lands.
+    ratelimits.enforce("upload", uploader.pk)
     size = file.size or 0
     if size == 0:
         raise Invalid("The file is empty.")

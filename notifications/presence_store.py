@@ -55,6 +55,9 @@ class MemoryPresenceStore:
             self.entries.pop(user_id, None)
         return after if after != before else None
 
+    async def update_many(self, changes: list[tuple[int, str, str | None]], ttl: float) -> list[str | None]:
+        return [await self.update(user_id, conn_id, status, ttl) for user_id, conn_id, status in changes]
+
     async def refresh(self, conns: dict[str, tuple[int, str]], ttl: float) -> None:
         now = time.time()
         for conn_id, (user_id, status) in conns.items():
@@ -155,13 +158,34 @@ class RedisPresenceStore:
     def __init__(self, url: str, prefix: str) -> None:
         import redis
         import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry as AsyncRetry
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         # The async client is bound to the event loop that made it: one store per loop.
-        # A blocking pool: a burst of disconnects waits for a connection instead of
-        # failing with "Too many connections".
-        pool = aioredis.BlockingConnectionPool.from_url(url, decode_responses=True, max_connections=64, timeout=20)
+        # A blocking pool: a burst of calls waits for a connection instead of failing with
+        # "Too many connections" (updates are batched, so few calls are ever in flight).
+        # Short timeouts and one quick retry: a pooled connection that went stale while
+        # Redis restarted is replaced on first use, and a Redis that is down fails fast
+        # (presence degrades) instead of holding a socket's hello for seconds.
+        options = {
+            "decode_responses": True,
+            "socket_timeout": 2,
+            "socket_connect_timeout": 2,
+            "health_check_interval": 30,
+        }
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=64,
+            timeout=5,
+            retry=AsyncRetry(NoBackoff(), 1),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+            **options,
+        )
         self.client = aioredis.Redis(connection_pool=pool)
-        self.sync_client = redis.Redis.from_url(url, decode_responses=True)
+        self.sync_client = redis.Redis.from_url(
+            url, retry=Retry(NoBackoff(), 1), retry_on_error=[redis.ConnectionError, redis.TimeoutError], **options
+        )
         self.prefix = prefix
         self.script = self.client.register_script(_AGGREGATE + _UPDATE)
         self.sweep_script = self.client.register_script(_AGGREGATE + _SWEEP)
@@ -175,6 +199,19 @@ class RedisPresenceStore:
             keys=self._keys(user_id), args=[user_id, conn_id, status or "", f"{time.time():.3f}", ttl]
         )
         return result or None
+
+    async def update_many(self, changes: list[tuple[int, str, str | None]], ttl: float) -> list[str | None]:
+        """Like `update` for many connections in one pipelined round trip, results in order."""
+        if not changes:
+            return []
+        now = f"{time.time():.3f}"
+        async with self.client.pipeline(transaction=False) as pipe:
+            for user_id, conn_id, status in changes:
+                await self.script(
+                    keys=self._keys(user_id), args=[user_id, conn_id, status or "", now, ttl], client=pipe
+                )
+            results = await pipe.execute()
+        return [result or None for result in results]
 
     async def refresh(self, conns: dict[str, tuple[int, str]], ttl: float) -> None:
         """Renews this process's entries: one script call per chunk, yielding in between."""

@@ -8,6 +8,7 @@ from accounts.audit import Kind as AuditKind
 from accounts.audit import audit_record
 from accounts.models import User
 from accounts.selectors import users_by_ids
+from chatproject import ratelimits
 from chatproject.errors import FieldErrors, Invalid, NotFound, PermissionDenied
 from rooms import events
 from rooms.hooks import member_added
@@ -55,6 +56,7 @@ def room_create(*, creator: User, name: str, kind: str, topic: str = "") -> Room
     if kind not in (Room.Kind.PUBLIC, Room.Kind.PRIVATE):
         raise FieldErrors({"kind": ['Must be "public" or "private"; direct conversations start at dms/.']})
     _validate_names(name=name, topic=topic)
+    ratelimits.enforce("room_create", creator.pk)
     room = Room.objects.create(kind=kind, name=name.strip(), topic=topic.strip(), created_by=creator)
     membership = Membership.objects.create(room=room, user=creator, role=Role.OWNER)
     events.joined(membership=membership, room_payload=room_data(room))
@@ -240,6 +242,7 @@ def direct_get_or_create(*, creator: User, user_ids: list[int]) -> tuple[Room, b
     room = Room.objects.filter(direct_key=key).first()
     if room is not None:
         return room, False
+    ratelimits.enforce("dm_create", creator.pk)  # opening an existing conversation is never limited
     try:
         with transaction.atomic():
             room = Room.objects.create(kind=Room.Kind.DIRECT, direct_key=key, created_by=creator)

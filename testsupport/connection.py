@@ -17,8 +17,11 @@ class RecordingConnection:
     async def send_frame(self, frame: dict[str, Any]) -> None:
         self.sent.append(frame)
 
-    def join_room(self, room_id: int) -> None:
-        self.rooms.add(room_id)
+    async def join_rooms(self, room_ids) -> None:
+        self.rooms.update(room_ids)
+
+    async def join_rooms(self, room_ids) -> None:  # frames.Connection's name since the channel-layer hub
+        self.rooms.update(room_ids)
 
     def queue_marker(self, room_id: int, up_to: int, *, read: bool) -> None:
         self.queued.append((room_id, up_to, read))

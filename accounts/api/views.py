@@ -9,25 +9,27 @@ from rest_framework.views import APIView
 
 from accounts import devices, selectors, services
 from accounts.api import serializers
+from chatproject.api import RETRY_AFTER, THROTTLED_RESPONSE
+from chatproject.clientaddr import client_address
 
 
 def _user_agent(request) -> str:
     return request.META.get("HTTP_USER_AGENT", "")
 
 
-def client_address(request) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
-
-
 class RegisterView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(request=serializers.RegisterSerializer, responses={201: serializers.RegisteredSerializer})
+    @extend_schema(
+        request=serializers.RegisterSerializer,
+        responses={201: serializers.RegisteredSerializer, 429: THROTTLED_RESPONSE},
+        parameters=[RETRY_AFTER],
+    )
     def post(self, request):
         data = serializers.RegisterSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = services.user_register(**data.validated_data)
+        user = services.user_register(**data.validated_data, address=client_address(request))
         return Response(serializers.RegisteredSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
@@ -35,11 +37,16 @@ class TokenObtainView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(request=serializers.LoginSerializer, responses={200: serializers.TokenPairSerializer})
+    @extend_schema(
+        request=serializers.LoginSerializer,
+        responses={200: serializers.TokenPairSerializer, 429: THROTTLED_RESPONSE},
+        parameters=[RETRY_AFTER],
+        description="Only failed attempts count towards the lock-out (per username and per client address).",
+    )
     def post(self, request):
         data = serializers.LoginSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = services.user_login(**data.validated_data, address=client_address(request), request=request)
+        user = services.user_login(**data.validated_data, request=request)
         if user is None:
             raise AuthenticationFailed("No active account found with the given credentials.")
         return Response(devices.tokens_for_user(user, user_agent=_user_agent(request)))

@@ -234,3 +234,22 @@ def test_audit_log_filters_by_actor_target_and_kind(moderator, make_user):
     assert rows(actor__id__exact=root.pk) == 2
     assert rows(target_user__id__exact=a.pk) == 1
     assert rows(kind__exact="unban") == 1
+
+
+def test_only_superusers_set_passwords_and_that_signs_the_user_out(moderator, make_user):
+    from accounts.devices import tokens_for_user
+    from accounts.models import Device
+
+    target = make_user("frank")
+    tokens_for_user(target)
+    path = f"/admin/accounts/user/{target.pk}/password/"
+    assert logged_in(moderator).get(path).status_code == 403
+    root = make_user("root", is_superuser=True, is_staff=True)
+    client = logged_in(root)
+    new = "another-long-passphrase-77"
+    response = client.post(path, {"password1": new, "password2": new, "set_usable_password": "true"})
+    assert response.status_code == 302
+    target.refresh_from_db()
+    assert target.check_password(new)
+    assert not Device.objects.filter(user=target, signed_out_at__isnull=True).exists()
+    assert AuditLog.objects.filter(kind="password_set", actor=root, target_user=target).count() == 1

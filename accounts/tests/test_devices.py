@@ -234,3 +234,27 @@ def test_the_device_check_adds_no_query_and_last_used_is_throttled(make_user, se
     with django_assert_num_queries(3):  # and the throttled write, now due
         assert phone.get(ME).status_code == 200
     assert Device.objects.get(pk=device.pk).last_used_at > first
+
+
+def test_a_ban_signs_out_every_device_so_lifting_it_revives_none(make_user):
+    from accounts import services
+
+    alice = make_user("alice")
+    phone, pair = sign_in("alice")
+    services.user_set_active(user=alice, is_active=False)
+    services.user_set_active(user=alice, is_active=True)
+    assert phone.get(ME).status_code == 401 and refresh(pair).status_code == 401
+    fresh, _ = sign_in("alice")  # signing in again works
+    assert fresh.get(ME).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_refreshes_racing_with_one_token_get_one_pair(make_user):
+    from conftest import needs_services
+    from testsupport.factories import run_threads
+
+    needs_services(postgres=True)  # row locks; SQLite serializes writers anyway
+    make_user("alice")
+    _, pair = sign_in("alice")
+    statuses = run_threads(4, lambda i: refresh(pair).status_code)
+    assert sorted(statuses) == [200, 401, 401, 401]

@@ -1,5 +1,5 @@
 import pytest
-from django.test import Client, override_settings
+from django.test import Client
 
 from accounts.models import User
 from accounts.tests.factories import PASSWORD
@@ -48,17 +48,6 @@ def test_login_wrong_password_and_inactive_user(make_user):
         response = client.post("/accounts/login/", {"username": username, "password": password})
         assert response.status_code == 200
         assert "correct username and password" in response.content.decode()
-
-
-@override_settings(LOGIN_LIMIT_PER_USERNAME="2/60")
-def test_web_login_shares_the_brute_force_limit(make_user):
-    make_user("dana")
-    client = Client()
-    for _ in range(2):
-        client.post("/accounts/login/", {"username": "dana", "password": "wrong"})
-    response = client.post("/accounts/login/", {"username": "dana", "password": PASSWORD})
-    assert response.status_code == 200
-    assert "Too many login attempts" in response.content.decode()
 
 
 def test_csrf_is_enforced(make_user):

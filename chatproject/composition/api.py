@@ -7,6 +7,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chatproject.api import RETRY_AFTER, THROTTLED_RESPONSE
 from chatproject.composition import room_list
 from messaging.api.serializers import MessageSerializer
 from rooms import services
@@ -28,7 +29,11 @@ class RoomListView(APIView):
     def get(self, request):
         return Response(room_list.room_list_for_user(user=request.user))
 
-    @extend_schema(request=serializers.RoomCreateSerializer, responses={201: MyRoomSerializer})
+    @extend_schema(
+        request=serializers.RoomCreateSerializer,
+        responses={201: MyRoomSerializer, 429: THROTTLED_RESPONSE},
+        parameters=[RETRY_AFTER],
+    )
     def post(self, request):
         data = serializers.RoomCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -66,8 +71,10 @@ class RoomJoinView(APIView):
 class DirectView(APIView):
     @extend_schema(
         request=serializers.DirectSerializer,
-        responses={201: MyRoomSerializer, 200: MyRoomSerializer},
-        description="Gets or creates the direct conversation of exactly the caller and these users.",
+        responses={201: MyRoomSerializer, 200: MyRoomSerializer, 429: THROTTLED_RESPONSE},
+        parameters=[RETRY_AFTER],
+        description="Gets or creates the direct conversation of exactly the caller and these users. Only "
+        "creating one counts towards the rate limit.",
     )
     def post(self, request):
         data = serializers.DirectSerializer(data=request.data)

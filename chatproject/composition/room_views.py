@@ -14,7 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.selectors import user_directory
 from chatproject.composition.layout import layout_context
-from chatproject.errors import DomainError, FieldErrors, NotFound
+from chatproject.errors import DomainError, FieldErrors, NotFound, Throttled
+from chatproject.ids import int_param
 from notifications.presence import presence_statuses
 from rooms import selectors, services
 from rooms.forms import RoomCreateForm
@@ -43,6 +44,8 @@ def room_create(request):
             room = services.room_create(creator=request.user, **form.cleaned_data)
         except FieldErrors as exc:
             form.add_service_errors(exc)
+        except Throttled as exc:
+            form.add_error(None, exc.detail)
         else:
             return redirect("room", room_id=room.pk)
     return _page(request, "rooms/create.html", {"form": form})
@@ -86,9 +89,9 @@ def room_members(request, room_id: int):
         raise Http404("Room not found.") from None
     if request.method == "POST":
         try:
-            user_id = int(request.POST.get("user_id", ""))
+            user_id = int_param(request.POST.get("user_id", ""), field="user_id", minimum=1)
             membership = services.member_add(actor=request.user, room_id=room.pk, user_id=user_id)
-        except ValueError:
+        except FieldErrors:
             messages.error(request, "Choose someone to add.")
         except DomainError as exc:
             return _refused(request, exc, "room_members", room_id=room.pk)

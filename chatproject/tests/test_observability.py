@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 import subprocess
 import time
 import urllib.error
@@ -12,7 +13,7 @@ import websockets
 from channels.db import database_sync_to_async as db
 from django.conf import settings
 
-from chatproject.testing import ServerProcess, database_url_for_tests, free_port
+from chatproject.testing import ROOT, ServerProcess, database_url_for_tests, free_port
 from conftest import needs_services
 from deploy.tests.clients import metric_value
 
@@ -200,3 +201,59 @@ async def _poll_readyz(process: ServerProcess, wanted: int, timeout: float = 15)
             assert status == wanted, body
             return status, body
         await asyncio.sleep(0.2)
+
+
+async def test_production_command_with_two_workers_reports_every_worker_in_metrics(make_user, tmp_path):
+    """deploy/serve.sh as the README runs it: two uvicorn workers on one port, one /metrics for both."""
+    needs_services(postgres=True, redis=True)
+    from accounts.tests.factories import access_token
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_for_tests(),
+        "REDIS_URL": settings.REDIS_URL,
+        "WEB_CONCURRENCY": "2",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "SHUTDOWN_GRACE_SECONDS": "3",
+    }
+    log = open(tmp_path / "serve.log", "wb")  # noqa: ASYNC230  (the child writes to it)
+    serve = start_serve(env, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            if serve.poll() is not None:
+                raise AssertionError((tmp_path / "serve.log").read_text()[-3000:])
+            try:
+                if http("GET", f"{base}/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            await asyncio.sleep(0.2)
+        user = await db(make_user)("many")
+        sockets = []
+        for _ in range(6):
+            ws = await websockets.connect(
+                f"ws://127.0.0.1:{port}/ws/", additional_headers={"Authorization": f"Bearer {access_token(user)}"}
+            )
+            await hello(ws)
+            sockets.append(ws)
+        # Whichever worker answers the scrape, it reports the sockets of both.
+        for _ in range(6):
+            assert metric_value(base, "chat_websocket_connections") == 6
+        for ws in sockets:
+            await ws.close()
+    finally:
+        serve.terminate()
+        exit_code = await asyncio.to_thread(serve.wait, 30)
+        log.close()
+    assert exit_code == 0, (tmp_path / "serve.log").read_text()[-3000:]
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
+def start_serve(env: dict[str, str], log) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(ROOT / "deploy" / "serve.sh")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )

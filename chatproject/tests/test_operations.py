@@ -56,6 +56,12 @@ def test_swagger_ui_page():
     assert b"swagger" in response.content.lower()
 
 
+def test_favicon_is_served():
+    response = Client().get("/favicon.ico")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content)[:4] == b"\x00\x00\x01\x00"  # an ICO file
+
+
 def test_healthz():
     response = Client().get("/healthz")
     assert response.status_code == 200

@@ -17,7 +17,7 @@ from accounts.tests.factories import access_token
 from chatproject.closecodes import SERVICE_RESTART
 from chatproject.testing import database_url_for_tests
 from conftest import needs_services
-from deploy.cluster import Cluster
+from deploy.cluster import ROOT, Cluster
 from deploy.tests.clients import ChatClient, metric_value
 from messaging.models import Message
 from rooms import services as rooms
@@ -77,6 +77,33 @@ def test_proxy_serves_static_files_and_hides_metrics(cluster):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{cluster.url}/metrics", timeout=10)
     assert refused.value.code == 404
+
+
+def test_proxy_keeps_uploaded_files_internal_and_lets_the_server_judge_big_bodies(cluster):
+    media = cluster.run_dir.parent / "var" / "media"
+    (media / "secret.txt").write_text("only by X-Accel-Redirect")
+    # `internal`: the files behind X-Accel-Redirect cannot be fetched directly.
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{cluster.url}/_attachments/secret.txt", timeout=10)
+    assert refused.value.code == 404
+    assert b"X-Accel-Redirect" not in refused.value.read()
+
+    def post(size: int) -> tuple[int, bytes]:
+        request = urllib.request.Request(
+            f"{cluster.url}/api/v1/auth/token/", data=b"x" * size, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    # Under the proxy's limit (an upload of up to 10 MiB plus multipart): the server answers, not nginx.
+    status, body = post(11 * 1024 * 1024)
+    assert status in (400, 413) and b"nginx" not in body, (status, body[:200])
+    # Far over it: nginx refuses before the server reads a byte.
+    status, body = post(13 * 1024 * 1024)
+    assert status == 413 and b"nginx" in body
 
 
 async def test_message_through_one_process_reaches_members_on_the_other(cluster, make_user):
@@ -163,7 +190,40 @@ async def test_rolling_restart_loses_no_acked_message_and_makes_no_duplicate(clu
 def test_cluster_stop_ends_exactly_its_processes(tmp_path, cluster):
     # The record names each process by pid and start time, so a reused pid is never signalled.
     record = json.loads((cluster.run_dir / "cluster.json").read_text())
-    assert set(record["processes"]) == {"web-0", "web-1", "nginx"}
-    assert sorted(cluster.alive()) == ["nginx", "web-0", "web-1"]
+    assert set(record["processes"]) == {"web-0", "web-1", "worker", "nginx"}
+    assert sorted(cluster.alive()) == ["nginx", "web-0", "web-1", "worker"]
     loaded = Cluster.load(cluster.run_dir)
     assert loaded.ports == cluster.ports and loaded.port == cluster.port
+
+
+def test_downloads_are_checked_by_the_server_and_sent_by_nginx(cluster, make_user):
+    """ATTACHMENT_X_ACCEL_PREFIX=/_attachments/ in the cluster: the server answers X-Accel-Redirect."""
+    user = make_user("uploader")
+    token = access_token(user)
+    png = (ROOT / "docs" / "screenshot.png").read_bytes()  # a real image, as users upload
+    boundary = "chatboundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="notes.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + png
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        f"{cluster.url}/api/v1/attachments/",
+        data=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 201
+        attachment = json.loads(response.read())
+    url = attachment["url"] if attachment["url"].startswith("http") else f"{cluster.url}{attachment['url']}"
+    download = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(download, timeout=30) as response:
+        assert response.read() == png
+        assert "X-Accel-Redirect" not in response.headers  # nginx consumed it
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    with pytest.raises(urllib.error.HTTPError) as refused:  # no credential, no file
+        urllib.request.urlopen(url, timeout=30)
+    assert refused.value.code in (401, 404)

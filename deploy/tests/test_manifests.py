@@ -66,6 +66,8 @@ def test_compose_file_is_valid_and_has_the_whole_topology(compose):
     assert web["command"] == ["deploy/serve.sh"]
     assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
     assert web["environment"]["ATTACHMENT_X_ACCEL_PREFIX"] == "/_attachments/"
+    assert services["worker"]["command"] == ["python", "manage.py", "db_worker", "--no-reload"]
+    assert "profiles" not in services["worker"]
     # Monitoring only on request.
     assert services["prometheus"]["profiles"] == ["monitoring"] == services["grafana"]["profiles"]
     # nginx renders the shared template (the image's envsubst), with a value for each placeholder.
@@ -176,7 +178,12 @@ def _containers(doc: dict) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def manifests() -> dict[str, dict]:
-    return {doc["kind"]: doc for doc in kustomize_build()}
+    """By kind, and by kind/name where a kind comes more than once (Deployment/chat-worker)."""
+    documents = kustomize_build()
+    by_kind = {f"{doc['kind']}/{doc['metadata']['name']}": doc for doc in documents}
+    for doc in documents:
+        by_kind.setdefault(doc["kind"], doc)  # the first of its kind: the web Deployment
+    return by_kind
 
 
 def test_every_manifest_file_is_in_the_kustomization_and_valid_against_kubernetes_schemas():
@@ -220,13 +227,16 @@ def test_manifests_refer_to_each_other(manifests):
     assert {b["name"] for b in backends} == {manifests["Service"]["metadata"]["name"]}
     timeouts = manifests["Ingress"]["metadata"]["annotations"]
     assert int(timeouts["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
-    for kind in ("Deployment", "Job", "CronJob"):
+    for kind in ("Deployment", "Deployment/chat-worker", "Job", "CronJob"):
         for container in _containers(manifests[kind]):
             refs = {next(iter(ref.values()))["name"] for ref in container["envFrom"]}
             assert refs == {manifests["ConfigMap"]["metadata"]["name"], manifests["Secret"]["metadata"]["name"]}
             assert container["image"] == deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     assert _containers(manifests["Job"])[0]["command"] == ["python", "manage.py", "migrate", "--noinput"]
-    assert "manage.py" in " ".join(_containers(manifests["CronJob"])[0]["command"])
+    maintenance = " ".join(_containers(manifests["CronJob"])[0]["command"])
+    assert "manage.py attachments_cleanup" in maintenance and "manage.py flushexpiredtokens" in maintenance
+    worker = _containers(manifests["Deployment/chat-worker"])[0]
+    assert worker["command"] == ["python", "manage.py", "db_worker", "--no-reload"]
 
 
 def test_secret_holds_placeholders_only(manifests):

@@ -6,6 +6,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chatproject.api import RETRY_AFTER, THROTTLED_RESPONSE
 from chatproject.errors import FieldErrors
 from messaging import selectors, services
 from messaging.api import downloads
@@ -27,7 +28,9 @@ class AttachmentUploadView(APIView):
             201: AttachmentSerializer,
             400: OpenApiResponse(description="`invalid`: empty file, or a type that may not be shared"),
             413: OpenApiResponse(description="`too_large`: over ATTACHMENT_MAX_BYTES, or the uploader's quota"),
+            429: THROTTLED_RESPONSE,
         },
+        parameters=[RETRY_AFTER],
         description="Uploads a file for use in a message (`attachments: [id]` when sending). The stored "
         "`content_type` is sniffed from the bytes; `name` is the client's file name without path or control "
         "characters. Until it is used in a message, only the uploader can see or use it.",

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from accounts.api.serializers import UserSerializer
+from chatproject.ids import IdField
 
 
 class AttachmentSerializer(serializers.Serializer):
@@ -53,9 +54,9 @@ class MessageSendSerializer(serializers.Serializer):
     # Shapes only; the rules (length, membership, idempotency) live in messaging.services.
     body = serializers.CharField(trim_whitespace=False, allow_blank=True, required=False)
     client_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
-    reply_to = serializers.IntegerField(required=False, allow_null=True)
+    reply_to = IdField(required=False, allow_null=True)
     attachments = serializers.ListField(
-        child=serializers.IntegerField(),
+        child=IdField(),
         required=False,
         help_text="ids of the sender's unused uploads, at most 10; with any, `body` may be empty",
     )

@@ -3,7 +3,9 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chatproject.api import RETRY_AFTER, THROTTLED_RESPONSE
 from chatproject.errors import FieldErrors
+from chatproject.ids import int_param
 from chatproject.metrics import MESSAGES_SENT
 from messaging import search, selectors, services
 from messaging.api.serializers import (
@@ -58,8 +60,10 @@ class RoomMessagesView(APIView):
 
     @extend_schema(
         request=MessageSendSerializer,
-        responses={201: MessageSerializer, 200: MessageSerializer},
-        description="201 with the new message; the same client_id again answers 200 with the same message.",
+        responses={201: MessageSerializer, 200: MessageSerializer, 429: THROTTLED_RESPONSE},
+        parameters=[RETRY_AFTER],
+        description="201 with the new message; the same client_id again answers 200 with the same message. "
+        "Sends are rate-limited per user, REST and WebSocket together: 429 stores nothing.",
     )
     def post(self, request, room_id: int):
         data = MessageSendSerializer(data=request.data)
@@ -108,20 +112,15 @@ class MessageSearchView(APIView):
             OpenApiParameter("room", int, description="only this room"),
             OpenApiParameter("cursor", str, description="`next_cursor` of the previous page: the results after it"),
             OpenApiParameter("limit", int, description="page size, 1 to 50 (default 20)"),
+            RETRY_AFTER,
         ],
-        responses={200: MessageSearchPageSerializer},
+        responses={200: MessageSearchPageSerializer, 429: THROTTLED_RESPONSE},
         description="Matches in rooms the caller belongs to, best first, then newest first. `snippet` is "
         "HTML-escaped text with each match in <mark>…</mark>. More results: pass `next_cursor` back as `cursor`.",
     )
     def get(self, request):
         params = request.query_params
-        room = params.get("room")
-        try:
-            room_id = int(room) if room not in (None, "") else None
-        except ValueError:
-            raise FieldErrors({"room": ["Must be a room id."]}) from None
-        if room_id is not None and not 0 < room_id < 2**63:
-            raise FieldErrors({"room": ["Must be a room id."]})
+        room_id = int_param(params.get("room"), field="room", minimum=1, required=False)
         return Response(
             search.message_search(
                 user=request.user,

@@ -499,3 +499,11 @@ def test_admin_pages_work_under_the_csp(server, browser):
     page.locator("select[name=action]").select_option("deactivate")
     page.get_by_role("button", name="Go").click()
     expect(page.get_by_label("Reason (optional, kept in the audit log)")).to_be_visible()
+
+
+def test_swagger_ui_renders_under_the_csp(server, browser):
+    """/api/docs/ (Swagger UI from our own static files) works with only its page's allowances."""
+    page = new_page(browser, server)
+    page.goto("/api/docs/")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Chat server API", timeout=WAIT_MS)
+    expect(page.locator(".opblock-summary-path").filter(has_text="/api/v1/auth/sessions/").first).to_be_visible()

@@ -4,7 +4,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chatproject.errors import FieldErrors
+from chatproject.ids import id_list
 from notifications import presence, selectors, services
 from notifications.api import serializers
 
@@ -61,11 +61,5 @@ class PresenceView(APIView):
         description='{"1": {"status": "online"|"away"|"offline", "last_seen": time or null}, ...}',
     )
     def get(self, request):
-        raw = request.query_params.get("users", "")
-        try:
-            user_ids = sorted({int(part) for part in raw.split(",") if part.strip()})
-        except ValueError:
-            raise FieldErrors({"users": ["Comma-separated user ids."]}) from None
-        if not user_ids or len(user_ids) > PRESENCE_MAX_USERS:
-            raise FieldErrors({"users": [f"Between 1 and {PRESENCE_MAX_USERS} user ids."]})
+        user_ids = id_list(request.query_params.get("users", ""), field="users", limit=PRESENCE_MAX_USERS)
         return Response(presence.presence_of(user_ids=user_ids))

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from accounts.api.serializers import UserSerializer
+from chatproject.ids import IdField, SeqField
 from rooms.models import Membership, Room
 
 
@@ -46,7 +47,7 @@ class MemberSerializer(serializers.ModelSerializer):
 
 
 class MemberAddSerializer(serializers.Serializer):
-    user_id = serializers.IntegerField()
+    user_id = IdField()
     role = serializers.ChoiceField(choices=Membership.Role.choices, default=Membership.Role.MEMBER)
 
 
@@ -55,11 +56,11 @@ class MemberRoleSerializer(serializers.Serializer):
 
 
 class DirectSerializer(serializers.Serializer):
-    user_ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=False, max_length=20)
+    user_ids = serializers.ListField(child=IdField(), allow_empty=False, max_length=20)
 
 
 class MarkerSerializer(serializers.Serializer):
-    up_to = serializers.IntegerField(min_value=0)
+    up_to = SeqField()
 
 
 class MarkersSerializer(serializers.Serializer):

@@ -151,7 +151,16 @@ const handlers = {
   },
   error: (f) => {
     if (!f.ref) syncing.clear();
-    if (f.ref && outbox.has(f.ref)) {
+    if (f.code === "throttled" && f.ref && outbox.has(f.ref)) {
+      // Sending too fast: nothing was stored. Send it again, same client_id, once allowed.
+      const item = outbox.items.find((i) => i.client_id === f.ref);
+      const resend = () => {
+        if (outbox.has(item.client_id)) {
+          send({ type: "message.send", room: item.room, body: item.body, client_id: item.client_id });
+        }
+      };
+      setTimeout(resend, (f.retry_after || 1) * 1000);
+    } else if (f.ref && outbox.has(f.ref)) {
       outbox.remove(f.ref);
       room?.markFailed(f.ref, f.detail);
     } else {
