@@ -1,6 +1,6 @@
 """A frames.Connection without a socket, for testing frame handlers directly."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -17,8 +17,8 @@ class RecordingConnection:
     async def send_frame(self, frame: dict[str, Any]) -> None:
         self.sent.append(frame)
 
-    def join_room(self, room_id: int) -> None:
-        self.rooms.add(room_id)
+    async def join_rooms(self, room_ids: Iterable[int]) -> None:
+        self.rooms.update(room_ids)
 
     def queue_marker(self, room_id: int, up_to: int, *, read: bool) -> None:
         self.queued.append((room_id, up_to, read))

@@ -22,10 +22,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_the_consumer_offers_everything_a_handler_may_use():
     members = [name for name in dir(frames.Connection) if not name.startswith("_")]
     members += list(frames.Connection.__annotations__)
-    assert {"send_frame", "join_room", "queue_marker", "conn_state", "user", "user_id", "conn_id", "rooms"} <= set(
+    assert {"send_frame", "join_rooms", "queue_marker", "conn_state", "user", "user_id", "conn_id", "rooms"} <= set(
         members
     )
-    for name in ("send_frame", "join_room", "queue_marker", "conn_state"):
+    for name in ("send_frame", "join_rooms", "queue_marker", "conn_state"):
         assert callable(getattr(ChatConsumer, name)), name
 
 

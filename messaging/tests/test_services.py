@@ -138,9 +138,11 @@ class TestSendQueryCount:
         with django_assert_num_queries(SEND_QUERIES + 2):
             send(users[0], group)
         room = create_room(users[0], members=users[1:])
-        with django_assert_num_queries(SEND_QUERIES + 2):
+        # Mentions in a group room also count the members first (a large room's
+        # notifications go to the task queue instead).
+        with django_assert_num_queries(SEND_QUERIES + 3):
             send(users[0], room, "@u1")
-        with django_assert_num_queries(SEND_QUERIES + 2):
+        with django_assert_num_queries(SEND_QUERIES + 3):
             send(users[0], room, " ".join(f"@u{i}" for i in range(1, 10)))
 
 
