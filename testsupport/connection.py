@@ -1,6 +1,6 @@
 """A frames.Connection without a socket, for testing frame handlers directly."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 
