@@ -121,14 +121,16 @@ class ChatConsumer(Drainable, AsyncWebsocketConsumer):
     async def _start_session(self, user, device_id: int | None = None) -> None:
         if self._auth_timer is not None:
             self._auth_timer.cancel()
+        self.channel_layer = get_channel_layer()
+        await self.channel_layer.new_channel(sink=self)  # sets self.channel_name, our conn_id
+        # Counted by the channel name: every connection has its own from here on.
         if not await ratelimits.connection_open(user_id=user.pk, conn_id=self.conn_id):
+            self.channel_layer.forget_channel(self.channel_name, [])
             await self.close(code=closecodes.TOO_MANY_CONNECTIONS)
             return
         self.user, self.user_id, self.device_id = user, user.pk, device_id
         WEBSOCKET_CONNECTIONS.inc()  # disconnect() takes it back for every connection with a user
         self.held_events = deque()  # events that arrive before hello wait for it
-        self.channel_layer = get_channel_layer()
-        await self.channel_layer.new_channel(sink=self)  # sets self.channel_name
         await self.channel_layer.group_add(user_topic(user.pk), self.channel_name)
         hello = await frames.on_authenticated(self)
         await self.send_frame(hello)
