@@ -17,9 +17,6 @@ class RecordingConnection:
     async def send_frame(self, frame: dict[str, Any]) -> None:
         self.sent.append(frame)
 
-    def join_room(self, room_id: int) -> None:
-        self.rooms.add(room_id)
-
     async def join_rooms(self, room_ids) -> None:  # frames.Connection's name since the channel-layer hub
         self.rooms.update(room_ids)
 
