@@ -27,6 +27,19 @@ def _database_ok() -> None:
         cursor.fetchone()
 
 
+def _database_probe() -> None:
+    """The readiness check of the database, on a thread of its own.
+
+    Not the request's thread: while the database hangs, a check that timed out would
+    hold that thread, and so the 503, until the pool gave up. Its connection goes back
+    to the pool at once (this thread serves no request that would close it).
+    """
+    try:
+        _database_ok()
+    finally:
+        connection.close()
+
+
 def _realtime_ok() -> None:
     if not realtime_ready():
         raise RuntimeError("the real-time hub's Redis subscription is down or Redis does not answer")
@@ -37,7 +50,7 @@ async def readyz(request):
     if shutdown.draining():
         return JsonResponse({"status": "unavailable", "failing": {"process": "shutting down"}}, status=503)
     checks = {
-        "database": sync_to_async(_database_ok, thread_sensitive=True),
+        "database": sync_to_async(_database_probe, thread_sensitive=False),
         "realtime": sync_to_async(_realtime_ok, thread_sensitive=False),
     }
     failing = {}
