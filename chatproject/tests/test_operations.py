@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from django.db import OperationalError, connection
+from django.db import OperationalError, connections
 from django.test import Client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +79,8 @@ def test_readyz_503_names_the_database(monkeypatch):
     def unreachable(*args, **kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(connection, "cursor", unreachable)
+    # On the class: the probe runs on a thread of its own, with its own connection object.
+    monkeypatch.setattr(type(connections["default"]), "cursor", unreachable)
     response = Client().get("/readyz")
     assert response.status_code == 503
     assert list(response.json()["failing"]) == ["database"]
