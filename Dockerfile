@@ -33,7 +33,7 @@ ENV PATH=/venv/bin:$PATH \
     PORT=8000
 RUN apt-get update && apt-get install -y --no-install-recommends libmagic1 && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --home-dir /app --no-create-home chat \
- && mkdir -p /var/lib/chat/media \
+ && mkdir -p /var/lib/chat/media /var/lib/chat/secret \
  && chown -R chat:chat /var/lib/chat
 COPY --from=build /venv /venv
 WORKDIR /app

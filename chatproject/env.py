@@ -55,6 +55,24 @@ def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+def shared_secret_key(path: Path) -> str:
+    """The key in `path`, made there by whichever process comes first (SECRET_KEY_FILE).
+
+    For deployments that share a volume (docker-compose): no secret has to be written by
+    hand, and every process of the deployment signs with the same key. O_EXCL makes two
+    processes starting at once agree on one key.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as key_file:
+            key_file.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
 def development_secret_key() -> str:
     """A per-checkout secret, so sessions survive restarts of `make run`."""
     VAR_DIR.mkdir(parents=True, exist_ok=True)

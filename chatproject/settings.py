@@ -2,6 +2,7 @@
 
 import ipaddress
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -18,12 +19,15 @@ from chatproject.env import (
     env_list,
     env_rate,
     env_str,
+    shared_secret_key,
 )
 from chatproject.wire import TIME_FORMAT as WIRE_TIME_FORMAT
 
 DEBUG = env_bool("DEBUG", True)
 
 SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY and env_str("SECRET_KEY_FILE"):
+    SECRET_KEY = shared_secret_key(Path(env_str("SECRET_KEY_FILE")))
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")

@@ -129,6 +129,18 @@ def test_refuses_to_start_without_secret_key_when_debug_off():
     assert "SECRET_KEY must be set" in result.stderr
 
 
+def test_a_secret_key_file_is_made_once_and_shared_by_every_process(tmp_path):
+    key_file = tmp_path / "secret" / "key"
+    show_key = ("shell", "-c", "from django.conf import settings; print(settings.SECRET_KEY)")
+    env = {"DEBUG": "0", "ALLOWED_HOSTS": "chat.example.com", "SECRET_KEY_FILE": str(key_file)}
+    first, second = _manage(*show_key, **env), _manage(*show_key, **env)
+    assert first.returncode == 0, first.stderr
+    assert len(key_file.read_text()) >= 50
+    key = key_file.read_text().strip()
+    assert first.stdout.split()[-1] == second.stdout.split()[-1] == key
+    assert key_file.stat().st_mode & 0o077 == 0  # readable by its owner only
+
+
 def test_asgi_app_runs_the_middleware_chain_in_one_sync_pass():
     from django.contrib.sessions.middleware import SessionMiddleware
     from django.middleware.csrf import CsrfViewMiddleware

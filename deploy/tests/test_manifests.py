@@ -77,10 +77,14 @@ def test_compose_file_is_valid_and_has_the_whole_topology(compose):
     assert "web:8000" in proxy["environment"]["CHAT_UPSTREAMS"]
 
 
-def test_compose_refuses_to_run_without_a_secret_key():
+def test_compose_needs_no_hand_written_secret_and_shares_one_key_file():
     result = compose_config("config")
-    assert result.returncode != 0
-    assert "SECRET_KEY" in result.stderr
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name in ("migrate", "web", "worker"):
+        environment = services[name]["environment"]
+        assert environment["SECRET_KEY_FILE"] == "/var/lib/chat/secret/key"
+        assert any(str(v).startswith("secret:") or ":/var/lib/chat/secret" in str(v) for v in services[name]["volumes"])
 
 
 def test_monitoring_profile_mounts_the_dashboard_and_the_alert_rules(compose):
