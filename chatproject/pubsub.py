@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 
+from chatproject.cancellation import raise_if_cancelled
 from chatproject.metrics import EVENTS_DROPPED as DROPPED
 from chatproject.metrics import REALTIME_EVENTS_RECEIVED
 
@@ -129,6 +130,7 @@ class RedisTransport:
                     self.in_flight[channel] = self.in_flight.get(channel, 0) + 1
                 await self.command(link, self.SUBSCRIBE, channels)
         except Exception:
+            raise_if_cancelled()
             # The listener notices the broken connection and resubscribes everything wanted.
             logger.warning("Redis (un)subscribe failed; resubscribing on reconnect", exc_info=True)
 
@@ -154,6 +156,7 @@ class RedisTransport:
     # --- listening -------------------------------------------------------------------------
     async def _run(self) -> None:
         while True:
+            raise_if_cancelled()
             try:
                 await self.open_links()
                 self.connected = self.ever_connected = True
@@ -169,6 +172,7 @@ class RedisTransport:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                raise_if_cancelled()
                 # While disconnected, events published by other processes are lost to
                 # this one; its clients see seq gaps and sync.
                 self.failures += 1
@@ -203,6 +207,7 @@ class RedisTransport:
 
     async def _listen(self, pubsub) -> None:
         while True:
+            raise_if_cancelled()
             if not pubsub.subscribed:
                 # A link with no subscription has no connection to read from, and
                 # redis-py offers nothing to await until one is made.
@@ -260,9 +265,11 @@ class RedisTransport:
                 try:
                     await self.publish_batch(batch)
                 except Exception:
+                    raise_if_cancelled()
                     DROPPED.labels("publish_failed").inc(len(batch))
                     logger.warning("publishing %d events to Redis failed", len(batch), exc_info=True)
                     await asyncio.sleep(0.5)
+                raise_if_cancelled()
 
     async def publish_batch(self, batch: list[tuple[list[str], bytes]]) -> None:
         async with self.client.pipeline(transaction=False) as pipe:

@@ -16,6 +16,7 @@ from django.conf import settings
 
 from accounts.selectors import users_last_seen
 from accounts.services import user_mark_seen
+from chatproject.cancellation import raise_if_cancelled
 from chatproject.db import db_call
 from chatproject.errors import FieldErrors
 from chatproject.metrics import EVENTS_DROPPED as DROPPED
@@ -72,6 +73,7 @@ class PresenceRegistry:
                     [(c.user_id, c.conn_id, c.status) for c, _ in batch], settings.PRESENCE_TTL_SECONDS
                 )
             except Exception as exc:  # Redis down or restarting: degrade, keep serving
+                raise_if_cancelled()
                 store_unavailable(exc, len(batch))
                 results = [None] * len(batch)
             seen = []
@@ -88,6 +90,7 @@ class PresenceRegistry:
         heartbeat, sweep = settings.PRESENCE_HEARTBEAT_SECONDS, settings.PRESENCE_SWEEP_SECONDS
         next_sweep = time.monotonic() + sweep
         while True:
+            raise_if_cancelled()
             await asyncio.sleep(min(heartbeat, sweep))
             try:
                 await presence_store().refresh(dict(self.conns), settings.PRESENCE_TTL_SECONDS)
@@ -95,6 +98,7 @@ class PresenceRegistry:
                     next_sweep = time.monotonic() + sweep
                     await presence_sweep()
             except Exception as exc:
+                raise_if_cancelled()
                 store_unavailable(exc, 0)
 
 

@@ -57,3 +57,23 @@ async def test_group_send_from_a_worker_thread_reaches_a_socket_once_and_unknown
     assert await comm.receive_nothing(0.2)  # and n=2 came only once
     assert EVENTS_DROPPED.labels("unknown_type")._value.get() == dropped + 1
     await comm.disconnect()
+
+
+async def test_the_redis_transport_stops_when_cancelled_even_mid_publish(settings):
+    # A cancelled redis-py pipeline sometimes returns normally: the writer must still stop,
+    # or the event loop's shutdown (a server stopping, each test's end) waits for ever.
+    if not settings.REALTIME_REDIS_URL:
+        pytest.skip("needs REDIS_URL")
+    from chatproject.realtime import Hub
+
+    for attempt in range(40):
+        hub = Hub(asyncio.get_running_loop())
+        await hub.start()
+        for n in range(50):
+            hub.publish(["room.1"], {"type": "chat.frame", "text": f'{{"n": {n}}}'})
+        for _ in range(attempt % 8):  # cancel at a different step of the publishing
+            await asyncio.sleep(0)
+        for task in hub.transport.tasks:
+            task.cancel()
+        _, pending = await asyncio.wait(hub.transport.tasks, timeout=5)
+        assert not pending, "the transport's tasks ignored their cancellation"
