@@ -25,6 +25,8 @@ from typing import Any
 
 from django.db import transaction
 
+from chatproject.db import database_unavailable
+
 logger = logging.getLogger(__name__)
 
 
@@ -62,8 +64,11 @@ def start_worker_thread(interval: float = 1.0) -> None:
             )
             try:
                 worker.run()  # signals stay the server's: this thread never installs handlers
-            except Exception:
-                logger.exception("In-process task worker failed; restarting in 5 s")
+            except Exception as exc:
+                if database_unavailable(exc):  # expected during an outage: one line, no traceback
+                    logger.warning("In-process task worker: database unavailable (%s); retrying in 5 s", exc)
+                else:
+                    logger.exception("In-process task worker failed; restarting in 5 s")
                 time.sleep(5)
 
     threading.Thread(target=run, name="task-worker", daemon=True).start()

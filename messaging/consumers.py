@@ -11,7 +11,7 @@ bounded `Outbox` (chatproject/outbox.py) without waiting for the network.
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
@@ -74,6 +74,9 @@ class ChatConsumer(Drainable, AsyncWebsocketConsumer):
             return
         await self.accept()
         self.outbox = Outbox(self.base_send)
+        await self._unless_database_down(self._authenticate_at_handshake())
+
+    async def _authenticate_at_handshake(self) -> None:
         token = bearer_token(self.scope)
         if token:
             await self._authenticate_token(token)
@@ -84,6 +87,21 @@ class ChatConsumer(Drainable, AsyncWebsocketConsumer):
                 await self._start_session(*identity)
                 return
         self._auth_timer = asyncio.ensure_future(self._auth_deadline())
+
+    async def _unless_database_down(self, opening: Awaitable[None]) -> None:
+        """Runs the part of opening a session that reads the database (credential, hello).
+
+        With the database unreachable nobody can be authenticated: the client gets an
+        `unavailable` error and close 1013 (try again later) instead of a crashed handler
+        (1011 and a traceback per socket), and reconnects a moment later.
+        """
+        try:
+            await opening
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            await self.send_error(Unavailable.code, Unavailable.default_detail)
+            await self.close(code=closecodes.TRY_AGAIN_LATER)
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
@@ -110,6 +128,8 @@ class ChatConsumer(Drainable, AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def _authenticate_token(self, token: Any) -> None:
+        if self._auth_timer is not None:  # the credential came in time, however long checking it takes
+            self._auth_timer.cancel()
         identity = None
         if isinstance(token, str) and token:
             identity = await db_call(identity_for_access_token)(token)
@@ -181,7 +201,7 @@ class ChatConsumer(Drainable, AsyncWebsocketConsumer):
             return
         if self.user is None:
             if frame.get("type") == "auth":
-                await self._authenticate_token(frame.get("token"))
+                await self._unless_database_down(self._authenticate_token(frame.get("token")))
             else:
                 await self.close(code=CLOSE_UNAUTHENTICATED)
             return

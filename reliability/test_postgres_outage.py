@@ -2,14 +2,16 @@
 
 import asyncio
 import functools
+import json
 import time
 
 import pytest
+import websockets
 
 from reliability.audit import audit_room
 from reliability.clients import ChatClient, SendLog, rest_sender, sender
 from reliability.report import Row
-from reliability.scenario import Readiness, connect_all, make_world, rest, sync_all, urls_of
+from reliability.scenario import Readiness, connect_all, log_problems, make_world, rest, sync_all, urls_of
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
 
@@ -116,3 +118,63 @@ def _first_ack_after(logs, restored_at: float) -> float:
     # Ack times are durations; the senders stamp when an ack arrived in `first_ack_after`.
     stamps = [t for log in logs for t in log.ack_stamps if t > restored_at]
     return min(stamps, default=float("inf")) - restored_at
+
+
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
+def test_a_socket_opened_while_the_database_is_cut_is_told_to_come_back(kind, launch, pg_proxy, report):
+    server = launch(kind, proxy=pg_proxy)
+    world = make_world(2, prefix=f"ph{kind[0]}")
+    result = asyncio.run(_handshakes(server, world.tokens[1], pg_proxy))
+    problems = log_problems(server)
+    report.add(
+        Row(
+            f"2. PostgreSQL outage at the handshake ({kind})",
+            "TCP proxy before PostgreSQL cut while sockets open (Bearer header and first-frame auth)",
+            "one socket of each kind during the cut, one after",
+            "-",
+            "-",
+            "-",
+            f"hello {result['hello_after']:.1f} s after the database returned",
+            f"during the cut: frames {result['frames']}, close codes {result['codes']}; "
+            f"{problems['tracebacks']} tracebacks in the server log",
+        )
+    )
+    # Told why and when to come back, not a crashed handler (1011 and a traceback).
+    assert result["frames"] == [["unavailable"], ["unavailable"]], (result, server.log_text()[-3000:])
+    assert result["codes"] == [1013, 1013]
+    assert problems["tracebacks"] == 0, server.log_text()[-5000:]
+    assert result["hello_after"] < 15
+
+
+async def _handshakes(server, token: str, proxy) -> dict:
+    async def open_socket(first_frame_auth: bool) -> tuple[list[str], int | None, dict | None]:
+        headers = {} if first_frame_auth else {"Authorization": f"Bearer {token}"}
+        async with websockets.connect(server.ws, additional_headers=headers, open_timeout=10) as ws:
+            if first_frame_auth:
+                await ws.send(json.dumps({"type": "auth", "token": token}))
+            codes, hello = [], None
+            try:
+                while hello is None:
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                    if frame["type"] == "hello":
+                        hello = frame
+                    else:
+                        codes.append(frame.get("code"))
+            except websockets.ConnectionClosed:
+                pass
+            return codes, ws.close_code, hello
+
+    proxy.cut()
+    during = [await open_socket(False), await open_socket(True)]
+    proxy.restore()
+    restored_at = time.monotonic()
+    while True:
+        _, _, hello = await open_socket(False)
+        if hello is not None or time.monotonic() - restored_at > 30:
+            break
+        await asyncio.sleep(0.2)
+    return {
+        "frames": [codes for codes, _, _ in during],
+        "codes": [code for _, code, _ in during],
+        "hello_after": time.monotonic() - restored_at if hello is not None else float("inf"),
+    }
