@@ -45,7 +45,10 @@ class DaphneWriter:
         return self.protocol.state == self.protocol.STATE_OPEN
 
     def write(self, data: bytes) -> None:
-        self.protocol.sendMessage(data, False)
+        # One unfragmented text frame. Not autobahn's sendMessage: that also applies
+        # daphne's --websocket-max-message-size (the limit on what *clients* send, 64 KiB)
+        # to the server's own messages, and refuses a bigger sync page or hello.
+        self.protocol.sendFrame(opcode=1, payload=data)
 
     def backlog(self) -> int:
         transport = self.protocol.transport

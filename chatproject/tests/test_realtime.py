@@ -25,6 +25,7 @@ from accounts.tests.factories import access_token
 from chatproject.testing import ROOT, SERVERS, ServerProcess, database_url_for_tests, free_port
 from chatproject.tests.rawws import RawWebSocket
 from conftest import needs_services
+from messaging import services as messages
 from rooms import services as rooms
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio, pytest.mark.services]
@@ -271,3 +272,25 @@ async def test_a_client_that_stops_reading_is_closed_with_4008_and_slows_nobody(
             task.cancel()
         for ws in (sender, back, *readers):
             await ws.close()
+
+
+@pytest.mark.parametrize("server_kind", SERVERS)
+async def test_frames_from_the_server_may_be_bigger_than_the_64_kib_limit_on_client_frames(make_user, server_kind):
+    # 64 KiB is the contract's limit on what a client sends; a sync page of long messages
+    # (200 of them by default) is far bigger and must arrive whole, on every server.
+    user = await db(make_user)("reader")
+    room = await room_with(user)
+
+    def fill() -> None:
+        for n in range(12):
+            messages.message_send(sender=user, room_id=room.pk, body=f"{n} " + "x" * 8000, client_id=f"long{n}")
+
+    await db(fill)()
+    with ServerProcess(server_env(MESSAGE_MAX_LENGTH="10000"), server=server_kind) as server:
+        ws, _ = await open_ws(server, user)
+        await ws.send(json.dumps({"type": "sync", "room": room.pk, "after": 0}))
+        page = await next_of(ws, "sync")
+        assert [m["seq"] for m in page["messages"]] == list(range(1, 13))
+        await ws.send(json.dumps({"type": "ping"}))
+        assert (await next_of(ws, "pong"))["type"] == "pong"  # and the socket goes on
+        await ws.close()
