@@ -11,10 +11,12 @@ import struct
 class RawWebSocket:
     """Handshake, send text frames, and read frames only when the test says so."""
 
-    def __init__(self, port: int, token: str, rcvbuf: int = 4096) -> None:
+    def __init__(self, port: int, token: str, rcvbuf: int = 4096, mss: int | None = None) -> None:
         self.sock = socket.socket()
         # A small receive buffer: the kernel absorbs little, the server's buffer fills.
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if mss is not None:  # segments as on a real network path, not loopback's 64 KiB
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
         self.sock.connect(("127.0.0.1", port))
         key = base64.b64encode(os.urandom(16)).decode()
         request = (
