@@ -128,8 +128,16 @@ REST_EXPECTED = {
     "marker.read": ("401 403 200 403 401 403 200", "401 404 200 404 401 403 200", "401 404 200 404 401 403 200"),
     "marker.delivered": ("401 403 200 403 401 403 200", "401 404 200 404 401 403 200", "401 404 200 404 401 403 200"),
     # Search reads only the caller's rooms: for anyone else a room's messages do not exist.
-    "search.room": ("401 miss hit miss 401 miss hit", "401 miss hit miss 401 miss hit", "401 miss hit miss 401 miss hit"),
-    "search.all": ("401 miss hit miss 401 miss hit", "401 miss hit miss 401 miss hit", "401 miss hit miss 401 miss hit"),
+    "search.room": (
+        "401 miss hit miss 401 miss hit",
+        "401 miss hit miss 401 miss hit",
+        "401 miss hit miss 401 miss hit",
+    ),
+    "search.all": (
+        "401 miss hit miss 401 miss hit",
+        "401 miss hit miss 401 miss hit",
+        "401 miss hit miss 401 miss hit",
+    ),
     "attachment.download": (
         "401 404 200 404 401 404 200",
         "401 404 200 404 401 404 200",
@@ -268,7 +276,11 @@ WEB = {
 # `login`: redirected to the login page; `room`, `members`, `browse`, `home`: redirected
 # there (a refusal of a visible room is a flash message on the page it came from).
 WEB_EXPECTED = {
-    "page.room": ("login 200 200 200 login 200 200", "login 404 200 404 login 200 200", "login 404 200 404 login 200 200"),
+    "page.room": (
+        "login 200 200 200 login 200 200",
+        "login 404 200 404 login 200 200",
+        "login 404 200 404 login 200 200",
+    ),
     "page.room_around": (
         "login 200 200 200 login 200 200",
         "login 404 200 404 login 200 200",
@@ -284,9 +296,17 @@ WEB_EXPECTED = {
         "login 404 members 404 login members members",
         "login 404 members 404 login members members",
     ),
-    "page.join": ("login room room room login room room", "login 404 room 404 login browse room", "login 404 room 404 login browse room"),
+    "page.join": (
+        "login room room room login room room",
+        "login 404 room 404 login browse room",
+        "login 404 room 404 login browse room",
+    ),
     # The last owner may not leave: the flash says so on the room's page.
-    "page.leave": ("login room home room login room room", "login 404 home 404 login room room", "login 404 room 404 login room room"),
+    "page.leave": (
+        "login room home room login room room",
+        "login 404 home 404 login room room",
+        "login 404 room 404 login room room",
+    ),
     "download.cookie": ("401 404 200 404 401 404 200", "401 404 200 404 401 404 200", "401 404 200 404 401 404 200"),
 }
 
