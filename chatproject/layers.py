@@ -103,6 +103,11 @@ class HubChannelLayer(BaseChannelLayer):
         await hub.group_add(group, channel)
 
     async def group_discard(self, group: str, channel: str) -> None:
+        self.group_discard_now(group, channel)
+
+    def group_discard_now(self, group: str, channel: str) -> None:
+        """group_discard without awaiting (it never needed to): from a sink's `deliver()`,
+        so that the group's next event, even one already read from Redis, misses it."""
         hub = realtime.current_hub()
         if hub is not None:
             hub.group_discard(group, channel)

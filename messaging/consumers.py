@@ -263,6 +263,13 @@ class ChatConsumer(Drainable, AsyncWebsocketConsumer):
     # --- events from the channel layer ------------------------------------------------------
     def deliver(self, message: dict) -> None:
         """Called by the hub for each event of this connection's groups; never waits."""
+        if message["type"] == "chat.room_left" and not self.closed:
+            # Out of the room at once, not when the held queue gets to this event: the room's
+            # next events may already be on their way to this connection (read from Redis in
+            # the same batch) and would otherwise be queued behind it, reaching someone who
+            # was just removed.
+            self.rooms.discard(message["room"])
+            self.channel_layer.group_discard_now(room_topic(message["room"]), self.channel_name)
         if self.closed:
             DROPPED.labels("connection_closed").inc()
         elif self.held_events is not None:

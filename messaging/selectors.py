@@ -1,11 +1,11 @@
 """Reads of messages: history, sync, last messages, with statuses from the markers."""
 
 from accounts.models import User
-from chatproject.errors import FieldErrors, NotFound
+from chatproject.errors import FieldErrors, NotFound, PermissionDenied
 from chatproject.ids import int_param
 from messaging.models import Attachment, Message
 from messaging.wire import message_data
-from rooms.models import Membership
+from rooms.models import Membership, Room
 from rooms.selectors import marker_floors, room_check_visible, room_get_visible
 
 HISTORY_MAX_LIMIT = 200
@@ -96,6 +96,22 @@ def message_get_visible(*, user: User, message_id: int) -> Message:
     return message
 
 
+def message_get_for_member(*, user: User, message_id: int) -> Message:
+    """The message if the user belongs to its room, or is a site moderator.
+
+    NotFound where its room is hidden from the user, PermissionDenied where the room is
+    only visible (public). Two queries for a member, as message_get_visible.
+    """
+    message = Message.objects.select_related("sender", "room").filter(pk=message_id).first()
+    if message is None:
+        raise NotFound("Message not found.")
+    if Membership.objects.filter(room_id=message.room_id, user=user).exists() or user.is_moderator:
+        return message
+    if message.room.kind == Room.Kind.PUBLIC:
+        raise PermissionDenied("Only the room's members see this.")
+    raise NotFound("Message not found.")
+
+
 def last_messages(*, room_ids: list[int], last_seqs: dict[int, int]) -> dict[int, dict]:
     """Each room's newest message in the wire shape, in three queries for any number of rooms."""
     wanted = {room_id: seq for room_id, seq in last_seqs.items() if seq > 0}
@@ -112,11 +128,15 @@ def last_messages(*, room_ids: list[int], last_seqs: dict[int, int]) -> dict[int
 
 
 def message_receipts(*, user: User, message_id: int) -> list[dict]:
-    """Each other member's state for a message, from their markers: two queries."""
+    """Each other member's state for a message, from their markers: three queries (four for a moderator).
+
+    For the room's members and site moderators only: a visitor of a public room may read
+    its history, not when each member read it.
+    """
     from accounts.wire import user_public
     from rooms.selectors import room_members
 
-    message = message_get_visible(user=user, message_id=message_id)
+    message = message_get_for_member(user=user, message_id=message_id)
     receipts = []
     for membership in room_members(room=message.room):
         if membership.user_id == message.sender_id:

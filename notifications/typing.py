@@ -4,8 +4,10 @@ import time
 
 from django.conf import settings
 
-from chatproject.errors import FieldErrors, NotFound
+from chatproject.db import db_call
+from chatproject.errors import FieldErrors, PermissionDenied
 from notifications import events
+from rooms.selectors import room_get_visible
 
 STATES = ("start", "stop")
 # A burst allowance per connection on top of the per-room interval.
@@ -43,7 +45,11 @@ async def typing_relay(*, user, room_id, state, member_of: set[int], limiter: Ty
     if state not in STATES:
         raise FieldErrors({"state": ['Must be "start" or "stop".']})
     if room_id not in member_of:
-        raise NotFound("Room not found.")
+        # The refusal every door gives (as message.send): not_found for a room the user may
+        # not see, permission_denied for one they may (public, or any room for a moderator).
+        # Only a refusal reads the database; relaying uses the connection's own rooms.
+        await db_call(room_get_visible)(user=user, room_id=room_id)
+        raise PermissionDenied("You are not a member of this room.")
     if not limiter.allow(room_id, state):
         return
     events.typing(user=user, room_id=room_id, state=state)

@@ -12,13 +12,16 @@ SNIPPET_LENGTH = 140
 def notification_data(notification: Notification) -> dict[str, Any]:
     actor = notification.actor
     message = notification.message
+    # Read from the inbox (notifications.selectors) a notification knows whether its
+    # recipient still sees its room; a new one is for a member.
+    shown = message is not None and not message.deleted and getattr(notification, "recipient_sees_room", True)
     return {
         "id": notification.pk,
         "kind": notification.kind,
         "room": notification.room_id,
         "message": notification.message_id,
         "seq": message.seq if message is not None else None,
-        "snippet": (message.body[:SNIPPET_LENGTH] if message is not None and not message.deleted else ""),
+        "snippet": message.body[:SNIPPET_LENGTH] if shown else "",
         "actor": user_public(actor) if actor is not None else None,
         "created_at": wire_time(notification.created_at),
         "read_at": wire_time(notification.read_at),
