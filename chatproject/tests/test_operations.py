@@ -149,3 +149,24 @@ def test_asgi_app_runs_the_middleware_chain_in_one_sync_pass():
 
     assert SessionMiddleware.async_capable is False
     assert CsrfViewMiddleware.async_capable is False
+
+
+@pytest.mark.django_db
+def test_unknown_api_paths_answer_json_404_to_every_method_even_with_a_cookie():
+    client = Client(enforce_csrf_checks=True)
+    client.cookies["sessionid"] = "stale"
+    for method in ("get", "post", "delete", "patch"):
+        response = getattr(client, method)("/api/v1/rooms/%C2%84/")
+        assert response.status_code == 404, method  # not the CSRF failure page (403, HTML)
+        assert response.json() == {"detail": "Not found.", "code": "not_found"}
+
+
+@pytest.mark.django_db
+def test_djangos_request_body_limits_answer_json(settings, client, make_user):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    big = client.post("/api/v1/auth/register/", {"username": "x" * 2000}, content_type="application/json")
+    assert big.status_code == 413 and big.json()["code"] == "too_large"
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    client.force_login(make_user("alice"))
+    many = client.post("/api/v1/attachments/", {f"f{i}": "x" for i in range(20)})
+    assert many.status_code == 400 and many.json()["code"] == "invalid"
