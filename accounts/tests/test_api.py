@@ -143,3 +143,9 @@ def test_access_token_lifetime_is_short(api, make_user):
     pair = api.post(TOKEN, {"username": "lena", "password": PASSWORD}, format="json").json()
     token = AccessToken(pair["access"])
     assert token["exp"] - time.time() <= 60 * 60
+
+
+def test_directory_search_with_a_nul_character_is_no_server_error(api, make_user):
+    make_user("lena")
+    response = api.as_user(make_user("max")).get("/api/v1/users/", {"search": "le\x00"})
+    assert response.status_code == 200  # PostgreSQL refuses NUL in a query: it was a 500
