@@ -50,6 +50,13 @@ THROTTLED_RESPONSE = OpenApiResponse(
     ),
     description="Over a rate limit: `code` is `throttled`; the `Retry-After` header says how many seconds to wait.",
 )
+
+
+def error_response(description: str) -> OpenApiResponse:
+    """OpenAPI: an error answer a view gives beside the automatic ones; chatproject/schema.py adds its body."""
+    return OpenApiResponse(description=description)
+
+
 RETRY_AFTER = OpenApiParameter(
     "Retry-After", int, OpenApiParameter.HEADER, response=[429], description="Whole seconds to wait before retrying."
 )

@@ -170,3 +170,39 @@ def test_djangos_request_body_limits_answer_json(settings, client, make_user):
     client.force_login(make_user("alice"))
     many = client.post("/api/v1/attachments/", {f"f{i}": "x" for i in range(20)})
     assert many.status_code == 400 and many.json()["code"] == "invalid"
+
+
+@pytest.mark.django_db
+def test_every_operation_documents_the_errors_it_can_answer():
+    schema = yaml.safe_load(Client().get("/api/schema/").content)
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            answers = operation["responses"]
+            where = f"{method.upper()} {path}"
+            assert "503" in answers and "Retry-After" in answers["503"]["headers"], where
+            if "{" in path:
+                assert "404" in answers, where
+            if {} not in operation.get("security", []):
+                assert "401" in answers, where
+            if "requestBody" in operation:
+                assert {"400", "413", "415"} <= set(answers), where
+                assert set(operation["requestBody"]["content"]) <= {"application/json", "multipart/form-data"}
+                refused = answers["400"]["content"]["application/json"]["schema"]
+                assert refused == {"oneOf": [{"$ref": "#/components/schemas/FieldErrors"}, error]}, where
+            for code, answer in answers.items():
+                if code in {"401", "403", "404", "413", "415", "503"}:
+                    assert answer["content"]["application/json"]["schema"] == error, (where, code)
+
+
+@pytest.mark.django_db
+def test_schema_shapes_that_the_fuzzer_found_wrong():
+    schema = yaml.safe_load(Client().get("/api/schema/").content)
+    paths, components = schema["paths"], schema["components"]["schemas"]
+    page = paths["/api/v1/notifications/"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert set(components[page["$ref"].rsplit("/", 1)[1]]["properties"]) == {"next", "previous", "results"}
+    room = paths["/api/v1/rooms/{room_id}/"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert {r["$ref"].rsplit("/", 1)[1] for r in room["anyOf"]} == {"MyRoom", "PublicRoom"}
+    assert components["DirectRequest"]["properties"]["user_ids"]["minItems"] == 1
+    assert components["MessageEditRequest"]["required"] == ["body"]  # PATCH, yet the body is not optional
+    assert paths["/api/v1/notifications/read/"]["post"]["requestBody"]["required"] is True
