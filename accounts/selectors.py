@@ -7,6 +7,7 @@ from accounts.models import User
 
 def user_directory(*, search: str = "", exclude: User | None = None) -> QuerySet[User]:
     users = User.objects.filter(is_active=True).order_by("username")
+    search = search.replace("\x00", "")  # no stored text holds NUL, and PostgreSQL refuses it in a query
     if search:
         users = users.filter(Q(username__icontains=search) | Q(display_name__icontains=search))
     if exclude is not None:

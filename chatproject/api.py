@@ -3,7 +3,9 @@
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -48,6 +50,13 @@ THROTTLED_RESPONSE = OpenApiResponse(
     ),
     description="Over a rate limit: `code` is `throttled`; the `Retry-After` header says how many seconds to wait.",
 )
+
+
+def error_response(description: str) -> OpenApiResponse:
+    """OpenAPI: an error answer a view gives beside the automatic ones; chatproject/schema.py adds its body."""
+    return OpenApiResponse(description=description)
+
+
 RETRY_AFTER = OpenApiParameter(
     "Retry-After", int, OpenApiParameter.HEADER, response=[429], description="Whole seconds to wait before retrying."
 )
@@ -62,6 +71,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         if wait:
             headers["Retry-After"] = str(retry_after(wait))
         return Response({"detail": exc.detail, "code": exc.code}, status=exc.status, headers=headers)
+    # Django's limits on a request body, met while parsing it: without this, its HTML error page.
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"detail": "The request body is too large.", "code": "too_large"}, status=413)
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return Response({"detail": "Too many fields or files in the request body.", "code": "invalid"}, status=400)
     if database_unavailable(exc):
         exc = Unavailable()
         return Response({"detail": exc.detail, "code": exc.code}, status=exc.status, headers={"Retry-After": "1"})
@@ -89,6 +103,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
+@csrf_exempt  # an API answer, like DRF's views: never the CSRF failure page (any method, cookie or not)
 def api_not_found(request, *args: Any, **kwargs: Any) -> JsonResponse:
     """Any `/api/v1/` path that names nothing (an id past 2**63 - 1 too): JSON, like every API error."""
     return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)

@@ -325,12 +325,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON everywhere (docs/protocol.md); the upload view reads multipart itself. A form body
+    # carries no types (every value a string), so it would accept what the schema refuses.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "chatproject.schema.ChatAutoSchema",
     "EXCEPTION_HANDLER": "chatproject.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": None,
     "DATETIME_FORMAT": WIRE_TIME_FORMAT,

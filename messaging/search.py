@@ -181,7 +181,7 @@ def message_search(*, user: User, q: str, room_id: int | None = None, cursor: st
     """
     from rooms.selectors import room_ids_for_user
 
-    q = (q or "").strip()
+    q = (q or "").replace("\x00", "").strip()  # no stored text holds NUL, and PostgreSQL refuses it
     if not q:
         raise FieldErrors({"q": ["Give something to search for."]})
     if len(q) > QUERY_MAX:

@@ -66,6 +66,7 @@ def public_rooms_to_join(*, user: User, search: str = "") -> QuerySet[Room]:
         .annotate(member_count=Count("memberships"))
         .order_by("name", "id")
     )
+    search = search.replace("\x00", "")  # no stored text holds NUL, and PostgreSQL refuses it in a query
     if search:
         rooms = rooms.filter(Q(name__icontains=search) | Q(topic__icontains=search))
     return rooms

@@ -1,6 +1,8 @@
 from rest_framework import serializers
 
 from accounts.models import Device, User
+from chatproject.inputs import JsonInput
+from chatproject.schema import documented
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -11,7 +13,7 @@ class UserSerializer(serializers.ModelSerializer):
         fields = ["id", "username", "display_name"]
 
 
-class MeSerializer(serializers.ModelSerializer):
+class MeSerializer(JsonInput, serializers.ModelSerializer):
     display_name = serializers.CharField(max_length=64, allow_blank=True)
     is_moderator = serializers.BooleanField(read_only=True)
 
@@ -21,11 +23,14 @@ class MeSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "username", "email", "date_joined"]
 
 
-class RegisterSerializer(serializers.Serializer):
+class RegisterSerializer(JsonInput, serializers.Serializer):
     # Only shapes and presence here; the rules live in accounts.services.user_register.
-    username = serializers.CharField(max_length=150)
-    email = serializers.CharField(max_length=254)
-    password = serializers.CharField(write_only=True, trim_whitespace=False)
+    # The schema says what those rules can be said in a schema: Django's username characters, an
+    # e-mail address, and a password of at least 8 characters not all digits. (Not all: the password
+    # must not be a common one nor look like the username, and the username must be free.)
+    username = documented(serializers.CharField(max_length=150), pattern=r"^[\w.@+-]+$")
+    email = documented(serializers.CharField(max_length=254), format="email")
+    password = documented(serializers.CharField(write_only=True, trim_whitespace=False), minLength=8, pattern=r"\D")
     display_name = serializers.CharField(max_length=64, required=False, allow_blank=True)
 
 
@@ -35,7 +40,7 @@ class RegisteredSerializer(serializers.ModelSerializer):
         fields = ["id", "username", "email", "display_name", "date_joined"]
 
 
-class LoginSerializer(serializers.Serializer):
+class LoginSerializer(JsonInput, serializers.Serializer):
     username = serializers.CharField()
     password = serializers.CharField(trim_whitespace=False)
 
@@ -45,11 +50,18 @@ class TokenPairSerializer(serializers.Serializer):
     refresh = serializers.CharField()
 
 
-class RefreshSerializer(serializers.Serializer):
+class RefreshSerializer(JsonInput, serializers.Serializer):
     refresh = serializers.CharField()
 
 
-class LogoutSerializer(serializers.Serializer):
+class LogoutSerializer(JsonInput, serializers.Serializer):
+    schema_extra = {
+        "anyOf": [
+            {"required": ["refresh"]},
+            {"required": ["all"], "properties": {"all": {"enum": [True]}}},
+        ]
+    }
+
     refresh = serializers.CharField(required=False, help_text="sign out the device of this refresh token")
     all = serializers.BooleanField(
         required=False, default=False, help_text="sign out every device but the caller's (needs authentication)"
@@ -72,6 +84,6 @@ class DeviceSerializer(serializers.ModelSerializer):
         return device.pk == self.context.get("current_device_id")
 
 
-class PasswordChangeSerializer(serializers.Serializer):
+class PasswordChangeSerializer(JsonInput, serializers.Serializer):
     old_password = serializers.CharField(trim_whitespace=False)
     new_password = serializers.CharField(trim_whitespace=False)

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from accounts import devices, selectors, services
 from accounts.api import serializers
-from chatproject.api import RETRY_AFTER, THROTTLED_RESPONSE
+from chatproject.api import RETRY_AFTER, THROTTLED_RESPONSE, error_response
 from chatproject.clientaddr import client_address
 
 
@@ -39,7 +39,11 @@ class TokenObtainView(APIView):
 
     @extend_schema(
         request=serializers.LoginSerializer,
-        responses={200: serializers.TokenPairSerializer, 429: THROTTLED_RESPONSE},
+        responses={
+            200: serializers.TokenPairSerializer,
+            401: error_response("`not_authenticated`: no active account with this username and password"),
+            429: THROTTLED_RESPONSE,
+        },
         parameters=[RETRY_AFTER],
         description="Only failed attempts count towards the lock-out (per username and per client address).",
     )
@@ -58,7 +62,13 @@ class TokenRotateView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(request=serializers.RefreshSerializer, responses={200: serializers.TokenPairSerializer})
+    @extend_schema(
+        request=serializers.RefreshSerializer,
+        responses={
+            200: serializers.TokenPairSerializer,
+            401: error_response("`not_authenticated`: the refresh token is invalid, expired, used or signed out"),
+        },
+    )
     def post(self, request):
         data = serializers.RefreshSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -88,7 +98,13 @@ class LogoutView(APIView):
 
     @extend_schema(
         request=serializers.LogoutSerializer,
-        responses={205: None},
+        responses={
+            205: None,
+            400: error_response(
+                "`invalid`: neither a refresh token nor `all: true`, or a refresh token that is not one"
+            ),
+            401: error_response("`not_authenticated`: `all: true` from a caller who is not signed in"),
+        },
         description="`{refresh}` signs out that token's device; `{all: true}` (authenticated) signs out every "
         "device but the caller's. Signed-out devices' sockets close with 4401.",
     )

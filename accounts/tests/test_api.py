@@ -143,3 +143,25 @@ def test_access_token_lifetime_is_short(api, make_user):
     pair = api.post(TOKEN, {"username": "lena", "password": PASSWORD}, format="json").json()
     token = AccessToken(pair["access"])
     assert token["exp"] - time.time() <= 60 * 60
+
+
+def test_the_api_reads_json_bodies_only(api, make_user):
+    # A form carries no types (every value a string); the contract's API speaks JSON.
+    response = api.post(REGISTER, {"username": "form", "email": "form@example.com", "password": PASSWORD})
+    assert response.status_code == 415 and response.json()["code"] == "invalid"
+    me = api.as_user(make_user("lena")).patch("/api/v1/me/", {"display_name": "Lena"})
+    assert me.status_code == 415
+
+
+def test_json_values_of_the_wrong_type_are_refused_not_coerced(api, make_user):
+    client = api.as_user(make_user("lena"))
+    response = client.patch("/api/v1/me/", {"display_name": 0}, format="json")
+    assert response.status_code == 400 and response.json() == {"display_name": ["Must be text."]}
+    assert client.post(LOGOUT, {"all": "yes"}, format="json").json() == {"all": ["Must be true or false."]}
+    assert client.patch("/api/v1/me/", {"display_name": "Lena"}, format="json").json()["display_name"] == "Lena"
+
+
+def test_directory_search_with_a_nul_character_is_no_server_error(api, make_user):
+    make_user("lena")
+    response = api.as_user(make_user("max")).get("/api/v1/users/", {"search": "le\x00"})
+    assert response.status_code == 200  # PostgreSQL refuses NUL in a query: it was a 500

@@ -149,3 +149,60 @@ def test_asgi_app_runs_the_middleware_chain_in_one_sync_pass():
 
     assert SessionMiddleware.async_capable is False
     assert CsrfViewMiddleware.async_capable is False
+
+
+@pytest.mark.django_db
+def test_unknown_api_paths_answer_json_404_to_every_method_even_with_a_cookie():
+    client = Client(enforce_csrf_checks=True)
+    client.cookies["sessionid"] = "stale"
+    for method in ("get", "post", "delete", "patch"):
+        response = getattr(client, method)("/api/v1/rooms/%C2%84/")
+        assert response.status_code == 404, method  # not the CSRF failure page (403, HTML)
+        assert response.json() == {"detail": "Not found.", "code": "not_found"}
+
+
+@pytest.mark.django_db
+def test_djangos_request_body_limits_answer_json(settings, client, make_user):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    big = client.post("/api/v1/auth/register/", {"username": "x" * 2000}, content_type="application/json")
+    assert big.status_code == 413 and big.json()["code"] == "too_large"
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    client.force_login(make_user("alice"))
+    many = client.post("/api/v1/attachments/", {f"f{i}": "x" for i in range(20)})
+    assert many.status_code == 400 and many.json()["code"] == "invalid"
+
+
+@pytest.mark.django_db
+def test_every_operation_documents_the_errors_it_can_answer():
+    schema = yaml.safe_load(Client().get("/api/schema/").content)
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            answers = operation["responses"]
+            where = f"{method.upper()} {path}"
+            assert "503" in answers and "Retry-After" in answers["503"]["headers"], where
+            if "{" in path:
+                assert "404" in answers, where
+            if {} not in operation.get("security", []):
+                assert "401" in answers, where
+            if "requestBody" in operation:
+                assert {"400", "413", "415"} <= set(answers), where
+                assert set(operation["requestBody"]["content"]) <= {"application/json", "multipart/form-data"}
+                refused = answers["400"]["content"]["application/json"]["schema"]
+                assert refused == {"oneOf": [{"$ref": "#/components/schemas/FieldErrors"}, error]}, where
+            for code, answer in answers.items():
+                if code in {"401", "403", "404", "413", "415", "503"}:
+                    assert answer["content"]["application/json"]["schema"] == error, (where, code)
+
+
+@pytest.mark.django_db
+def test_schema_shapes_that_the_fuzzer_found_wrong():
+    schema = yaml.safe_load(Client().get("/api/schema/").content)
+    paths, components = schema["paths"], schema["components"]["schemas"]
+    page = paths["/api/v1/notifications/"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert set(components[page["$ref"].rsplit("/", 1)[1]]["properties"]) == {"next", "previous", "results"}
+    room = paths["/api/v1/rooms/{room_id}/"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert {r["$ref"].rsplit("/", 1)[1] for r in room["anyOf"]} == {"MyRoom", "PublicRoom"}
+    assert components["DirectRequest"]["properties"]["user_ids"]["minItems"] == 1
+    assert components["MessageEditRequest"]["required"] == ["body"]  # PATCH, yet the body is not optional
+    assert paths["/api/v1/notifications/read/"]["post"]["requestBody"]["required"] is True

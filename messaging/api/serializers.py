@@ -1,7 +1,10 @@
+from django.conf import settings
 from rest_framework import serializers
 
 from accounts.api.serializers import UserSerializer
 from chatproject.ids import IdField
+from chatproject.inputs import JsonInput
+from chatproject.schema import documented
 
 
 class AttachmentSerializer(serializers.Serializer):
@@ -50,20 +53,41 @@ class MessagePageSerializer(serializers.Serializer):
         return instance
 
 
-class MessageSendSerializer(serializers.Serializer):
-    # Shapes only; the rules (length, membership, idempotency) live in messaging.services.
-    body = serializers.CharField(trim_whitespace=False, allow_blank=True, required=False)
+class MessageSendSerializer(JsonInput, serializers.Serializer):
+    # Shapes only; the rules (length, membership, idempotency) live in messaging.services, and
+    # the schema says them: a body with something besides spaces, or at least one attachment.
+    schema_extra = {
+        "anyOf": [
+            {"required": ["body"], "properties": {"body": {"pattern": r"\S"}}},
+            {"required": ["attachments"], "properties": {"attachments": {"minItems": 1}}},
+        ]
+    }
+
+    body = documented(
+        serializers.CharField(trim_whitespace=False, allow_blank=True, required=False),
+        maxLength=settings.MESSAGE_MAX_LENGTH,
+    )
     client_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
     reply_to = IdField(required=False, allow_null=True)
-    attachments = serializers.ListField(
-        child=IdField(),
-        required=False,
-        help_text="ids of the sender's unused uploads, at most 10; with any, `body` may be empty",
+    attachments = documented(
+        serializers.ListField(
+            child=IdField(),
+            required=False,
+            help_text="ids of the sender's unused uploads, at most 10; with any, `body` may be empty",
+        ),
+        maxItems=10,
+        uniqueItems=True,
     )
 
 
-class MessageEditSerializer(serializers.Serializer):
-    body = serializers.CharField(trim_whitespace=False, allow_blank=True)
+class MessageEditSerializer(JsonInput, serializers.Serializer):
+    whole_on_patch = True  # PATCH changes the one thing an edit can: the body, which it must give
+
+    body = documented(
+        serializers.CharField(trim_whitespace=False, allow_blank=True),
+        maxLength=settings.MESSAGE_MAX_LENGTH,
+        pattern=r"\S",
+    )
 
 
 class MessageReceiptSerializer(serializers.Serializer):

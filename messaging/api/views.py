@@ -3,9 +3,9 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chatproject.api import RETRY_AFTER, THROTTLED_RESPONSE
+from chatproject.api import RETRY_AFTER, THROTTLED_RESPONSE, error_response
 from chatproject.errors import FieldErrors
-from chatproject.ids import int_param
+from chatproject.ids import MAX_ID, int_param
 from chatproject.metrics import MESSAGES_SENT
 from messaging import search, selectors, services
 from messaging.api.serializers import (
@@ -17,16 +17,23 @@ from messaging.api.serializers import (
     MessageSerializer,
 )
 
+SEQ = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
 
 class RoomMessagesView(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("before", int, description="only messages with a smaller seq (older page)"),
-            OpenApiParameter("after", int, description="only messages with a larger seq (catch-up)"),
-            OpenApiParameter("limit", int, description="page size, 1 to 200 (default 50)"),
+            OpenApiParameter("before", SEQ, description="only messages with a smaller seq (older page)"),
+            OpenApiParameter("after", SEQ, description="only messages with a larger seq (catch-up)"),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": 200},
+                description="page size, 1 to 200 (default 50)",
+            ),
             OpenApiParameter(
                 "around",
-                int,
+                SEQ,
                 description="a page centred on this seq (to open a search result in context); not with "
                 "before/after. The answer then also has has_more_before and has_more_after.",
             ),
@@ -60,7 +67,12 @@ class RoomMessagesView(APIView):
 
     @extend_schema(
         request=MessageSendSerializer,
-        responses={201: MessageSerializer, 200: MessageSerializer, 429: THROTTLED_RESPONSE},
+        responses={
+            201: MessageSerializer,
+            200: MessageSerializer,
+            403: error_response("`permission_denied`: the caller is not a member of this (public) room"),
+            429: THROTTLED_RESPONSE,
+        },
         parameters=[RETRY_AFTER],
         description="201 with the new message; the same client_id again answers 200 with the same message. "
         "Sends are rate-limited per user, REST and WebSocket together: 429 stores nothing.",
@@ -85,7 +97,10 @@ class RoomMessagesView(APIView):
 class MessageDetailView(APIView):
     http_method_names = ["patch", "delete", "options"]
 
-    @extend_schema(request=MessageEditSerializer, responses={200: MessageSerializer})
+    @extend_schema(
+        request=MessageEditSerializer,
+        responses={200: MessageSerializer, 403: error_response("`permission_denied`: only the author edits")},
+    )
     def patch(self, request, message_id: int):
         data = MessageEditSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -93,7 +108,12 @@ class MessageDetailView(APIView):
             services.message_edit(actor=request.user, message_id=message_id, body=data.validated_data["body"])
         )
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        responses={
+            204: None,
+            403: error_response("`permission_denied`: only the author, a room owner or admin, or a moderator"),
+        }
+    )
     def delete(self, request, message_id: int):
         services.message_delete(actor=request.user, message_id=message_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -108,10 +128,17 @@ class MessageReceiptsView(APIView):
 class MessageSearchView(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("q", str, required=True, description="words to find (prefixes match)"),
-            OpenApiParameter("room", int, description="only this room"),
+            OpenApiParameter(
+                "q",
+                {"type": "string", "pattern": r"\S", "maxLength": 200},
+                required=True,
+                description="words to find (prefixes match)",
+            ),
+            OpenApiParameter("room", ID, description="only this room"),
             OpenApiParameter("cursor", str, description="`next_cursor` of the previous page: the results after it"),
-            OpenApiParameter("limit", int, description="page size, 1 to 50 (default 20)"),
+            OpenApiParameter(
+                "limit", {"type": "integer", "minimum": 1, "maximum": 50}, description="page size, 1 to 50 (default 20)"
+            ),
             RETRY_AFTER,
         ],
         responses={200: MessageSearchPageSerializer, 429: THROTTLED_RESPONSE},

@@ -61,6 +61,9 @@ def test_bad_queries(api, rooms_with_talk):
     assert client.get(URL, {"q": "x", "cursor": "nan_3"}).status_code == 400
     assert client.get(URL, {"q": "x", "limit": "51"}).status_code == 400
     assert client.get(URL, {"q": "!!!"}).json()["results"] == []
+    # PostgreSQL refuses NUL in a query's text: it used to be a 500.
+    assert client.get(URL, {"q": "deploy\x00"}).status_code == 200
+    assert client.get(URL, {"q": "\x00"}).status_code == 400
     assert api.as_user(None).get(URL, {"q": "deploy"}).status_code == 401
 
 

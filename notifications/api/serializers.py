@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from accounts.api.serializers import UserSerializer
 from chatproject.ids import IdField
+from chatproject.inputs import JsonInput
 from notifications.models import Notification
 from notifications.wire import notification_data
 
@@ -21,7 +22,22 @@ class NotificationSerializer(serializers.Serializer):
         return notification_data(instance)
 
 
-class MarkReadSerializer(serializers.Serializer):
+class NotificationPageSerializer(serializers.Serializer):
+    """Documents a page of DRF's cursor pagination (NotificationPagination)."""
+
+    next = serializers.CharField(allow_null=True, help_text="URL of the next (older) page; null on the last")
+    previous = serializers.CharField(allow_null=True, help_text="URL of the previous (newer) page; null on the first")
+    results = NotificationSerializer(many=True)
+
+
+class MarkReadSerializer(JsonInput, serializers.Serializer):
+    schema_extra = {
+        "anyOf": [
+            {"required": ["ids"], "properties": {"ids": {"minItems": 1}}},
+            {"required": ["all"], "properties": {"all": {"enum": [True]}}},
+        ]
+    }
+
     ids = serializers.ListField(child=IdField(), required=False, max_length=1000)
     all = serializers.BooleanField(required=False, default=False)
 

@@ -112,6 +112,26 @@ class TestInboxApi:
         assert client.post("/api/v1/notifications/read/", {"all": True}, format="json").json()["unread"] == 0
         assert client.get("/api/v1/notifications/", {"unread": 1}).json()["results"] == []
 
+    def test_unread_is_1_or_0_and_anything_else_is_refused(self, api, inbox):
+        client = api.as_user(inbox)
+        client.post("/api/v1/notifications/read/", {"ids": [Notification.objects.first().pk]}, format="json")
+        for value, count in [("1", 6), ("true", 6), ("0", 7), ("false", 7), ("", 7)]:
+            assert len(client.get("/api/v1/notifications/", {"unread": value}).json()["results"]) == count, value
+        response = client.get("/api/v1/notifications/", {"unread": "null"})
+        assert response.status_code == 400 and "unread" in response.json()
+
+    def test_limit_is_a_whole_number_from_1_capped_at_200(self, api, inbox):
+        client = api.as_user(inbox)
+        assert len(client.get("/api/v1/notifications/", {"limit": 500}).json()["results"]) == 7
+        for bad in ("0", "-1", "x"):
+            response = client.get("/api/v1/notifications/", {"limit": bad})
+            assert response.status_code == 400 and "limit" in response.json(), bad
+
+    def test_mark_read_takes_json_types_only(self, api, inbox):
+        # `all: 0` used to read as false (and `ids` as given): a client bug the answer now names.
+        response = api.as_user(inbox).post("/api/v1/notifications/read/", {"all": 0, "ids": [1]}, format="json")
+        assert response.status_code == 400 and response.json() == {"all": ["Must be true or false."]}
+
     def test_mark_read_needs_ids_or_all_and_touches_only_own(self, api, inbox, make_user):
         client = api.as_user(inbox)
         assert client.post("/api/v1/notifications/read/", {}, format="json").status_code == 400

@@ -2,6 +2,8 @@ from rest_framework import serializers
 
 from accounts.api.serializers import UserSerializer
 from chatproject.ids import IdField, SeqField
+from chatproject.inputs import JsonInput
+from chatproject.schema import documented
 from rooms.models import Membership, Room
 
 
@@ -27,15 +29,22 @@ class PublicRoomSerializer(RoomSerializer):
     member_count = serializers.IntegerField()
 
 
-class RoomCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, allow_blank=True)
+# The rules are rooms.services._validate_names' (a name with something besides spaces, at most 80
+# characters once trimmed; a topic of at most 250); the schema says them so that clients can check first.
+ROOM_NAME_SCHEMA = {"maxLength": 80, "pattern": r"\S"}
+
+
+class RoomCreateSerializer(JsonInput, serializers.Serializer):
+    name = documented(serializers.CharField(max_length=200, allow_blank=True), **ROOM_NAME_SCHEMA)
     kind = serializers.ChoiceField(choices=["public", "private"])
-    topic = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    topic = documented(
+        serializers.CharField(max_length=1000, required=False, allow_blank=True, default=""), maxLength=250
+    )
 
 
-class RoomUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    topic = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+class RoomUpdateSerializer(JsonInput, serializers.Serializer):
+    name = documented(serializers.CharField(max_length=200, required=False, allow_blank=True), **ROOM_NAME_SCHEMA)
+    topic = documented(serializers.CharField(max_length=1000, required=False, allow_blank=True), maxLength=250)
 
 
 class MemberSerializer(serializers.ModelSerializer):
@@ -46,20 +55,23 @@ class MemberSerializer(serializers.ModelSerializer):
         fields = ["user", "role", "joined_at"]
 
 
-class MemberAddSerializer(serializers.Serializer):
+class MemberAddSerializer(JsonInput, serializers.Serializer):
     user_id = IdField()
     role = serializers.ChoiceField(choices=Membership.Role.choices, default=Membership.Role.MEMBER)
 
 
-class MemberRoleSerializer(serializers.Serializer):
+class MemberRoleSerializer(JsonInput, serializers.Serializer):
+    whole_on_patch = True  # PATCH changes the one thing a membership has: its role, which it must give
+
     role = serializers.ChoiceField(choices=Membership.Role.choices)
 
 
-class DirectSerializer(serializers.Serializer):
-    user_ids = serializers.ListField(child=IdField(), allow_empty=False, max_length=20)
+class DirectSerializer(JsonInput, serializers.Serializer):
+    # The other people: at least one (the caller is implied), at most 20.
+    user_ids = serializers.ListField(child=IdField(), allow_empty=False, min_length=1, max_length=20)
 
 
-class MarkerSerializer(serializers.Serializer):
+class MarkerSerializer(JsonInput, serializers.Serializer):
     up_to = SeqField()
 
 

@@ -6,9 +6,13 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chatproject.api import error_response
 from rooms import selectors, services
 from rooms.api import serializers
 from rooms.wire import room_data
+
+MANAGERS_ONLY = error_response("`permission_denied`: only the room's owner or admins may do this")
+NOT_A_MEMBER = error_response("`permission_denied`: the caller is not a member of this (public) room")
 
 
 class PublicRoomListView(APIView):
@@ -22,7 +26,14 @@ class PublicRoomListView(APIView):
 
 
 class RoomLeaveView(APIView):
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(
+        request=None,
+        responses={
+            204: None,
+            400: error_response("`invalid`: the caller is not a member, or is its last owner"),
+            403: error_response("`permission_denied`: nobody leaves a direct conversation"),
+        },
+    )
     def post(self, request, room_id: int):
         services.room_leave(user=request.user, room_id=room_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -34,7 +45,9 @@ class MemberListView(APIView):
         room = selectors.room_get_visible(user=request.user, room_id=room_id)
         return Response(serializers.MemberSerializer(selectors.room_members(room=room), many=True).data)
 
-    @extend_schema(request=serializers.MemberAddSerializer, responses={201: serializers.MemberSerializer})
+    @extend_schema(
+        request=serializers.MemberAddSerializer, responses={201: serializers.MemberSerializer, 403: MANAGERS_ONLY}
+    )
     def post(self, request, room_id: int):
         data = serializers.MemberAddSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -45,7 +58,9 @@ class MemberListView(APIView):
 class MemberDetailView(APIView):
     http_method_names = ["patch", "delete", "options"]
 
-    @extend_schema(request=serializers.MemberRoleSerializer, responses={200: serializers.MemberSerializer})
+    @extend_schema(
+        request=serializers.MemberRoleSerializer, responses={200: serializers.MemberSerializer, 403: MANAGERS_ONLY}
+    )
     def patch(self, request, room_id: int, user_id: int):
         data = serializers.MemberRoleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -54,7 +69,13 @@ class MemberDetailView(APIView):
         )
         return Response(serializers.MemberSerializer(membership).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        responses={
+            204: None,
+            400: error_response("`invalid`: the room would be left without an owner, or the caller is not a member"),
+            403: MANAGERS_ONLY,
+        }
+    )
     def delete(self, request, room_id: int, user_id: int):
         services.member_remove(actor=request.user, room_id=room_id, user_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -63,7 +84,9 @@ class MemberDetailView(APIView):
 class _MarkerView(APIView):
     read = False
 
-    @extend_schema(request=serializers.MarkerSerializer, responses={200: serializers.MarkersSerializer})
+    @extend_schema(
+        request=serializers.MarkerSerializer, responses={200: serializers.MarkersSerializer, 403: NOT_A_MEMBER}
+    )
     def post(self, request, room_id: int):
         data = serializers.MarkerSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -224,6 +224,18 @@ def test_room_list_query_count_does_not_grow_with_rooms(api, make_user, django_a
     assert all(r["last_message"] is not None for r in rooms)
 
 
+def test_public_room_search_with_a_nul_character_is_no_server_error(api, make_user):
+    response = api.as_user(make_user("max")).get(f"{ROOMS}public/", {"search": "gen\x00"})
+    assert response.status_code == 200  # PostgreSQL refuses NUL in a query: it was a 500
+
+
+def test_room_fields_take_json_types_only(api, make_user):
+    client = api.as_user(make_user("max"))
+    response = client.post(ROOMS, {"name": "general", "kind": "public", "topic": 0}, format="json")
+    assert response.status_code == 400 and response.json() == {"topic": ["Must be text."]}
+    assert not Room.objects.exists()
+
+
 def test_public_rooms_and_members_take_fixed_queries(api, make_user, django_assert_num_queries):
     owner, visitor = make_user("owner"), make_user("visitor")
     people = [make_user(f"member{i}") for i in range(15)]
