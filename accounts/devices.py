@@ -198,3 +198,25 @@ def devices_signed_in(*, user: User) -> QuerySet[Device]:
         .filter(token_alive | web_alive)
         .order_by("-last_used_at", "-id")
     )
+
+
+def devices_prune() -> int:
+    """Deletes the device rows that nothing can use any more; returns how many went.
+
+    A signed-out row must outlive every access token that names it (the row is what
+    refuses them), so it goes once the access-token lifetime has passed since the
+    sign-out. A device unused for longer than its credential lives (the refresh token,
+    or the web session) has nothing left that works; the access-token lifetime is added
+    there too, for a token issued at the last use.
+    """
+    now = timezone.now()
+    access = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
+    refresh = settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"]
+    session = timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    dead = (
+        Q(signed_out_at__lt=now - access)
+        | Q(kind=Device.Kind.TOKEN, last_used_at__lt=now - refresh - access)
+        | Q(kind=Device.Kind.WEB, last_used_at__lt=now - session - access)
+    )
+    _, by_model = Device.objects.filter(dead).delete()
+    return by_model.get(Device._meta.label, 0)

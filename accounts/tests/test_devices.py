@@ -1,7 +1,13 @@
 """Signed-in devices over REST and the web settings page (one process; sockets in test_devices_live)."""
 
+import io
+from datetime import timedelta
+
 import pytest
+from django.conf import settings
+from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts import devices
@@ -258,3 +264,30 @@ def test_two_refreshes_racing_with_one_token_get_one_pair(make_user):
     _, pair = sign_in("alice")
     statuses = run_threads(4, lambda i: refresh(pair).status_code)
     assert sorted(statuses) == [200, 401, 401, 401]
+
+
+def test_devices_prune_deletes_only_rows_nothing_can_use_and_signed_out_tokens_stay_refused(make_user):
+    make_user("pruned")
+    access = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
+    now = timezone.now()
+    signed_out_just_now, pair_just_now = sign_in("pruned")
+    sign_in("pruned")  # signed out long ago, below
+    _, expired_pair = sign_in("pruned")
+    in_use, _ = sign_in("pruned")
+    ids = list(Device.objects.filter(user__username="pruned").order_by("id").values_list("id", flat=True))
+    assert signed_out_just_now.post(LOGOUT, {"refresh": pair_just_now["refresh"]}, format="json").status_code == 205
+    Device.objects.filter(pk=ids[1]).update(signed_out_at=now - access - timedelta(minutes=1))
+    Device.objects.filter(pk=ids[2]).update(
+        last_used_at=now - settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"] - access - timedelta(minutes=1)
+    )
+
+    out = io.StringIO()
+    call_command("devices_prune", stdout=out)
+    assert out.getvalue().strip() == "deleted 2 device(s)"
+
+    assert set(Device.objects.filter(user__username="pruned").values_list("id", flat=True)) == {ids[0], ids[3]}
+    # The row kept for the device signed out just now still refuses its access token.
+    assert signed_out_just_now.get(ME).status_code == 401
+    assert in_use.get(ME).status_code == 200
+    # A pruned device's refresh token names a device that is gone: refused.
+    assert refresh(expired_pair).status_code == 401
