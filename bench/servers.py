@@ -126,6 +126,7 @@ class ServerProc:
         if spec.server == "uvicorn":
             server = [str(VENV_BIN / "uvicorn"), "--host", "127.0.0.1", "--port", str(port), "--ws", "websockets"]
             server += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+            server += ["--ws-per-message-deflate", "false"]  # as deploy/serve.sh
             self.cmd = [*taskset_prefix(cores), *server, spec.app]
         else:
             self.cmd = [*taskset_prefix(cores), str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), spec.app]

@@ -54,7 +54,9 @@ async def open_ws(url: str, token: str | None, timeout: float) -> ClientConnecti
     return await connect(
         url,
         additional_headers=headers,
-        compression=None,
+        # Offered, as every browser and most mobile WebSocket libraries do: the server
+        # decides (ours declines it, deploy/serve.sh), and its memory per socket shows it.
+        compression="deflate",
         open_timeout=timeout,
         ping_interval=None,
         close_timeout=2,

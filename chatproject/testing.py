@@ -57,6 +57,8 @@ def server_command(server: str, port: int) -> list[str]:
             "websockets",
             "--ws-max-size",
             MAX_MESSAGE,
+            "--ws-per-message-deflate",  # as deploy/serve.sh: no zlib context per socket
+            "false",
             # X-Forwarded-For is judged by the application against TRUSTED_PROXIES
             # (chatproject/clientaddr.py), the same way under daphne.
             "--no-proxy-headers",

@@ -294,3 +294,17 @@ async def test_frames_from_the_server_may_be_bigger_than_the_64_kib_limit_on_cli
         await ws.send(json.dumps({"type": "ping"}))
         assert (await next_of(ws, "pong"))["type"] == "pong"  # and the socket goes on
         await ws.close()
+
+
+@pytest.mark.parametrize("server_kind", SERVERS)
+async def test_the_servers_decline_per_message_deflate_that_clients_offer(make_user, server_kind):
+    # Browsers always offer it; accepted, it costs a zlib context per socket (135 KiB of
+    # server memory per idle socket instead of 37) and compressing every frame per socket.
+    user = await db(make_user)("offerer")
+    with ServerProcess(server_env(), server=server_kind) as server:
+        ws = await websockets.connect(
+            server.ws, additional_headers={"Authorization": f"Bearer {access_token(user)}"}, compression="deflate"
+        )
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        assert json.loads(await ws.recv())["type"] == "hello"
+        await ws.close()
