@@ -26,6 +26,11 @@ EVENTS_DROPPED = Counter(
     "Real-time events the server knows it did not deliver (clients recover them with sync).",
     ["reason"],
 )
+SEND_BATCH_SIZE = Histogram(
+    "chat_send_batch_size",
+    "WebSocket sends stored in one transaction (messaging/batching.py); 1 on a quiet server.",
+    buckets=(1, 2, 5, 10, 20, 50, 100),
+)
 EVENTS_PUBLISHED = Counter("chat_events_published_total", "Events published to the real-time hub.")
 THROTTLED = Counter("chat_throttled_total", "Requests and frames refused by a rate limit, by scope.", ["scope"])
 SLOW_DISCONNECTS = Counter(

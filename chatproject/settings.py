@@ -134,6 +134,10 @@ else:
 
 # Threads that run WebSocket-originated database work in each process (see chatproject/db.py).
 DB_THREADS = env_int("DB_THREADS", 8)
+# WebSocket sends that arrive together share a transaction (messaging/batching.py): at most
+# this many such batches run at once per process, each of at most SEND_BATCH_MAX sends.
+SEND_BATCHES_IN_FLIGHT = env_int("SEND_BATCHES_IN_FLIGHT", 2)
+SEND_BATCH_MAX = env_int("SEND_BATCH_MAX", 100)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

@@ -17,6 +17,7 @@ from chatproject.errors import FieldErrors, Invalid
 from chatproject.ids import int_value
 from chatproject.metrics import MESSAGES_SENT
 from messaging import selectors, services
+from messaging.batching import send_batcher
 from messaging.hooks import connection_closed, connection_opened
 from rooms import services as room_services
 from rooms.selectors import room_ids_for_user
@@ -93,7 +94,7 @@ async def handle_ping(conn: Connection, frame: dict) -> None:
 
 async def handle_message_send(conn: Connection, frame: dict) -> None:
     client_id = str_field(frame, "client_id")
-    result = await db_call(services.message_send)(
+    request = services.SendRequest(
         sender=conn.user,
         room_id=int_field(frame, "room", minimum=1),
         body=frame.get("body"),
@@ -102,6 +103,7 @@ async def handle_message_send(conn: Connection, frame: dict) -> None:
         attachments=frame.get("attachments"),
         skip_conn=conn.conn_id,
     )
+    result = await send_batcher().send(request)  # with the sends of other sockets that arrive meanwhile
     if result.created:  # a resend of the same client_id is not a second message
         MESSAGES_SENT.labels("ws").inc()
     await conn.send_frame({"type": "message.ack", "client_id": client_id, "message": result.data})

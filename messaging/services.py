@@ -1,7 +1,7 @@
 """Message use cases. `message_send` is the one send path: REST, WebSocket, web UI and admin call it."""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -15,7 +15,8 @@ from accounts.audit import Kind as AuditKind
 from accounts.audit import audit_record
 from accounts.models import User
 from chatproject import ratelimits
-from chatproject.errors import FieldErrors, FieldTooLarge, Invalid, NotFound, PermissionDenied, TooLarge
+from chatproject.db import database_unavailable
+from chatproject.errors import DomainError, FieldErrors, FieldTooLarge, Invalid, NotFound, PermissionDenied, TooLarge
 from chatproject.tasks import enqueue, enqueue_by
 from messaging import events, files, images
 from messaging.hooks import message_stored
@@ -97,6 +98,19 @@ def _resent(*, sender: User, client_id: str, room_id: int) -> SendResult | None:
     return SendResult(existing, with_statuses([existing], room_id)[0], created=False)
 
 
+@dataclass(frozen=True)
+class SendRequest:
+    """One send, as a door received it: the fields are checked by the send path."""
+
+    sender: User
+    room_id: int
+    body: object
+    client_id: object = None
+    reply_to: int | None = None
+    attachments: object = None
+    skip_conn: str | None = None
+
+
 def message_send(
     *,
     sender: User,
@@ -114,18 +128,84 @@ def message_send(
     connection, which gets an ack instead of its own message.new. `attachments` are
     ids of the sender's unused uploads; with any, the body may be empty.
     """
-    attachment_ids = _clean_attachment_ids(attachments)
-    body = _clean_body(body, may_be_empty=bool(attachment_ids))
-    client_id = _clean_client_id(client_id)
+    request = SendRequest(sender, room_id, body, client_id, reply_to, attachments, skip_conn)
+    return _send_checked(_checked(request))
+
+
+def message_send_many(requests: list[SendRequest]) -> list[SendResult | Exception]:
+    """Several senders' sends in one transaction: each gets what message_send would give it.
+
+    For sends that arrive together (the WebSocket door batches them, messaging/batching.py):
+    on PostgreSQL their statements go in one round trip and they share one commit, where
+    one by one each would wait for its own WAL flush. The answer for each request is its
+    SendResult or the exception message_send would have raised; a send the batch cannot
+    decide (not a member, a reply to nothing, a resend) is answered by message_send itself,
+    after the batch, and so are all of them if the batch fails (a racing duplicate): nothing
+    of a failed batch was stored.
+    """
+    outcomes: list[SendResult | Exception | None] = [None] * len(requests)
+    batched: list[tuple[int, SendRequest]] = []
+    for i, request in enumerate(requests):
+        try:
+            request = _checked(request)
+        except DomainError as exc:
+            outcomes[i] = exc
+            continue
+        if request.attachments or connection.vendor != "postgresql" or len(requests) == 1:
+            outcomes[i] = _outcome(request)
+        else:
+            batched.append((i, request))
+    # Rooms' seq rows are locked in room order, so concurrent batches cannot deadlock.
+    batched.sort(key=lambda item: (item[1].room_id, item[0]))
+    try:
+        with transaction.atomic():
+            stored = _store_many([request for _, request in batched])
+            undecided = []
+            for (i, request), result in zip(batched, stored, strict=True):
+                if result is None:
+                    undecided.append((i, request))
+                else:
+                    outcomes[i] = result
+    except Exception as exc:
+        if database_unavailable(exc):  # one by one would only fail again, each after its own timeout
+            for i, _ in batched:
+                outcomes[i] = exc
+            return outcomes
+        logger.info("a batch of %d sends failed (%r); sending them one by one", len(batched), exc)
+        undecided = batched
+    for i, request in sorted(undecided):
+        outcomes[i] = _outcome(request)
+    return outcomes
+
+
+def _outcome(request: SendRequest) -> SendResult | Exception:
+    try:
+        return _send_checked(request)
+    except Exception as exc:  # this send's answer; the others' stand
+        return exc
+
+
+def _checked(request: SendRequest) -> SendRequest:
+    """The request with its fields cleaned, counted against the sender's send limit."""
+    attachment_ids = _clean_attachment_ids(request.attachments)
+    body = _clean_body(request.body, may_be_empty=bool(attachment_ids))
+    client_id = _clean_client_id(request.client_id)
     # Before anything is stored: a refused send leaves no trace (and REST and WebSocket share the count).
-    ratelimits.enforce("send", sender.pk)
+    ratelimits.enforce("send", request.sender.pk)
+    return replace(request, body=body, client_id=client_id, attachments=attachment_ids)
+
+
+def _send_checked(request: SendRequest) -> SendResult:
+    sender, room_id, client_id = request.sender, request.room_id, request.client_id
     # No lookup before the insert: the (sender, client_id) unique index catches a
     # resend, or a racing duplicate, and the first message is answered instead.
     try:
         with transaction.atomic():
-            message = _store(sender=sender, room_id=room_id, body=body, client_id=client_id, reply_to=reply_to)
-            _claim_attachments(message=message, sender=sender, ids=attachment_ids)
-            data = events.message_new(message=message, skip_conn=skip_conn)
+            message = _store(
+                sender=sender, room_id=room_id, body=request.body, client_id=client_id, reply_to=request.reply_to
+            )
+            _claim_attachments(message=message, sender=sender, ids=request.attachments)
+            data = events.message_new(message=message, skip_conn=request.skip_conn)
     except IntegrityError:
         if client_id and (resent := _resent(sender=sender, client_id=client_id, room_id=room_id)):
             return resent
@@ -174,6 +254,78 @@ def _insert(message: Message) -> Message:
         message.pk = cursor.fetchone()[0]
     message._state.adding = False
     return message
+
+
+# One statement per message: the seq allocation (rooms' CTE) and the insert, so that a
+# message is stored exactly when its seq was taken. The allocation is skipped, and no row
+# returned, for a resend of a stored client_id or a reply to a message not in the room;
+# message_send then answers those as it always does.
+_STORE_SQL = (
+    "WITH "
+    + room_services.room_next_seq_cte(
+        only_if=(
+            f"(%(client_id)s = '' OR NOT EXISTS (SELECT 1 FROM {Message._meta.db_table}"
+            " WHERE sender_id = %(sender)s AND client_id = %(client_id)s))"
+            f" AND (%(reply_to)s::bigint IS NULL OR EXISTS (SELECT 1 FROM {Message._meta.db_table}"
+            " WHERE id = %(reply_to)s AND room_id = %(room)s))"
+        )
+    )
+    + f" INSERT INTO {Message._meta.db_table}"
+    " (room_id, seq, sender_id, body, client_id, reply_to_id, created_at, deleted)"
+    " SELECT %(room)s, seq, %(sender)s, %(body)s, %(client_id)s, %(reply_to)s, %(created_at)s, false FROM allocated"
+    " RETURNING id, seq, (SELECT kind FROM allocated)"
+)
+
+
+def _store_many(requests: list[SendRequest]) -> list[SendResult | None]:
+    """Stores checked requests without attachments (PostgreSQL, in the caller's transaction).
+
+    All statements go in one round trip (psycopg's pipeline); None for a request it left
+    to message_send.
+    """
+    if not requests:
+        return []
+    params = [
+        {
+            "room": r.room_id,
+            "sender": r.sender.pk,
+            "body": r.body,
+            "client_id": r.client_id,
+            "reply_to": r.reply_to,
+            "created_at": timezone.now(),
+        }
+        for r in requests
+    ]
+    rows = []
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        raw = cursor.cursor  # psycopg's own: Django's wrapper has no executemany(returning=True)
+        raw.executemany(_STORE_SQL, params, returning=True)
+        while True:
+            rows.append(raw.fetchone())
+            if not raw.nextset():
+                break
+    return [_stored(request, p, row) for request, p, row in zip(requests, params, rows, strict=True)]
+
+
+def _stored(request: SendRequest, params: dict, row: tuple | None) -> SendResult | None:
+    if row is None:
+        return None
+    pk, seq, room_kind = row
+    message = Message(
+        pk=pk,
+        room_id=request.room_id,
+        seq=seq,
+        sender=request.sender,
+        body=request.body,
+        client_id=request.client_id,
+        reply_to_id=request.reply_to,
+        created_at=params["created_at"],
+    )
+    message._state.adding = False
+    message.shown_attachments = []
+    message_stored.send(message=message, room_kind=room_kind)
+    data = events.message_new(message=message, skip_conn=request.skip_conn)
+    return SendResult(message, data, created=True)
 
 
 @transaction.atomic

@@ -284,6 +284,25 @@ def room_next_seq(*, room_id: int, sender_id: int) -> tuple[int, str] | None:
     return row[0], row[1]
 
 
+def room_next_seq_cte(*, only_if: str = "TRUE") -> str:
+    """room_next_seq as PostgreSQL common table expressions, for a statement that stores
+    what the seq numbers in the same statement (messaging's batched send: one statement
+    per message, many statements per round trip).
+
+    Defines `allocated(seq, kind)`: one row if the seq was allocated, none otherwise (not a
+    member, or the caller's extra SQL condition `only_if` is false: then nothing changed).
+    Named parameters: %(room)s, %(sender)s. Trusts its caller to hold a transaction.
+    """
+    room_table, membership_table = Room._meta.db_table, Membership._meta.db_table
+    return (
+        f"allocated AS (UPDATE {room_table} SET last_seq = last_seq + 1 WHERE id = %(room)s AND EXISTS "
+        f"(SELECT 1 FROM {membership_table} WHERE room_id = %(room)s AND user_id = %(sender)s) AND ({only_if}) "
+        "RETURNING last_seq AS seq, kind), "
+        f"sender_marked AS (UPDATE {membership_table} SET read_seq = allocated.seq, delivered_seq = allocated.seq "
+        "FROM allocated WHERE room_id = %(room)s AND user_id = %(sender)s)"
+    )
+
+
 @transaction.atomic
 def marker_move(*, user: User, room_id: int, up_to: int, read: bool, skip_conn: str | None = None) -> Membership:
     """Moves the caller's delivered (or read, which implies delivered) marker forward.
