@@ -1,7 +1,6 @@
 import os
 
 import django
-from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatproject.settings")
 django.setup(set_prefix=False)
@@ -12,7 +11,10 @@ from chatproject.middleware import run_middleware_sync  # noqa: E402  (needs set
 allow_protocol_close_codes()  # 1012 on SIGTERM, also under daphne
 disable_form_parsing()  # uploads stay in daphne's temporary file, not in memory
 run_middleware_sync()  # one thread hop per request instead of one per middleware hook
-django_asgi_app = get_asgi_application()
+
+from chatproject.asgi_handler import ReusedThreadsASGIHandler  # noqa: E402
+
+django_asgi_app = ReusedThreadsASGIHandler()  # Django's, without a new thread per request
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up)
 from django.conf import settings  # noqa: E402
