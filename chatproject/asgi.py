@@ -34,3 +34,7 @@ http_app = BodyLimit(django_asgi_app, {"/api/v1/attachments/": upload_body_limit
 # The consumer checks Origin and credentials itself (accounts/ws.py): no middleware
 # stack kept alive per socket.
 application = ProtocolTypeRouter({"http": http_app, "websocket": URLRouter(websocket_urlpatterns)})
+
+from chatproject.gctune import tune_garbage_collector  # noqa: E402
+
+tune_garbage_collector(settings.GC_GEN0_THRESHOLD)  # last: what start-up built lives as long as the process

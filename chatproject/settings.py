@@ -138,6 +138,8 @@ DB_THREADS = env_int("DB_THREADS", 8)
 # this many such batches run at once per process, each of at most SEND_BATCH_MAX sends.
 SEND_BATCHES_IN_FLIGHT = env_int("SEND_BATCHES_IN_FLIGHT", 2)
 SEND_BATCH_MAX = env_int("SEND_BATCH_MAX", 100)
+# The garbage collector's first threshold in a server process (chatproject/gctune.py); 0: Python's 700.
+GC_GEN0_THRESHOLD = env_int("GC_GEN0_THRESHOLD", 20000)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
