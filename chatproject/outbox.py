@@ -11,9 +11,11 @@ How bytes get to the socket depends on the server, behind one small interface:
 
 - daphne: frames go straight into the connection's Twisted transport (which never
   blocks); its write buffer is the backlog.
-- uvicorn (`--ws websockets`): frames are written to the asyncio transport without
-  waiting for it to drain (websockets' own `send()` would wait, which is what let one
-  reader that stopped freeze a whole process); its write buffer is the backlog.
+- uvicorn (`--ws chatproject.uvicorn_ws:LeanWebSocketProtocol`, as deploy/serve.sh, or
+  its own `websockets-sansio` and legacy `websockets`): frames are written to the
+  asyncio transport without waiting for it to drain (the ASGI `send()` would wait, which
+  is what let one reader that stopped freeze a whole process); its write buffer is the
+  backlog.
 - any other ASGI server: a queue drained by a writer task awaiting the ASGI `send`
   (started only while there is something to write, so idle sockets carry no task).
 """
@@ -98,6 +100,34 @@ class WebsocketsWriter:
         self.protocol.transport.abort()
 
 
+class SansioWriter:
+    """uvicorn's sans-I/O protocol: frame through its websockets state machine, no drain wait."""
+
+    __slots__ = ("protocol", "send")
+
+    def __init__(self, protocol: Any, send: Send) -> None:
+        self.protocol, self.send = protocol, send
+
+    def is_open(self) -> bool:
+        protocol = self.protocol
+        return protocol.conn.state is _WS_OPEN and not protocol.close_sent and not protocol.transport.is_closing()
+
+    def write(self, data: bytes) -> None:
+        conn = self.protocol.conn
+        conn.send_text(data)  # one text frame, no fragments
+        self.protocol.transport.write(b"".join(conn.data_to_send()))
+
+    def backlog(self) -> int:
+        return self.protocol.transport.get_write_buffer_size()
+
+    def close(self, code: int) -> None:
+        # The ASGI close goes after the buffered frames and starts uvicorn's close timer.
+        spawn(_quietly(self.send({"type": "websocket.close", "code": code})))
+
+    def abort(self) -> None:
+        self.protocol.transport.abort()
+
+
 class QueueWriter:
     """Any ASGI server: a queue and a writer task that exists only while it has work."""
 
@@ -165,7 +195,10 @@ async def _quietly(awaitable: Awaitable[None]) -> None:
         pass
 
 
-def writer_for(send: Send) -> DaphneWriter | WebsocketsWriter | QueueWriter:
+Writer = DaphneWriter | WebsocketsWriter | SansioWriter | QueueWriter
+
+
+def writer_for(send: Send) -> Writer:
     """The fastest way to write to this server's socket that never waits for the network."""
     if isinstance(send, functools.partial) and getattr(send.func, "__name__", "") == "handle_reply":
         protocol = send.args[0] if send.args else None
@@ -175,6 +208,9 @@ def writer_for(send: Send) -> DaphneWriter | WebsocketsWriter | QueueWriter:
     protocol = getattr(send, "__self__", None)
     if protocol is not None and hasattr(protocol, "write_frame_sync") and hasattr(protocol, "transport"):
         return WebsocketsWriter(protocol, send)
+    sansio = getattr(protocol, "conn", None)
+    if protocol is not None and hasattr(sansio, "send_text") and hasattr(protocol, "transport"):
+        return SansioWriter(protocol, send)
     return QueueWriter(send)
 
 

@@ -22,6 +22,7 @@ import threading
 from django.conf import settings
 
 from chatproject.closecodes import SERVICE_RESTART
+from chatproject.leansync import LeanFlag
 from chatproject.logging import connection_id
 
 logger = logging.getLogger(__name__)
@@ -104,8 +105,9 @@ class Drainable:
 
     restart_closing = False
     restart_closed = False
-    _idle: asyncio.Event | None = None
-    _gone: asyncio.Event | None = None
+    # Two per open socket: LeanFlag holds no deque until something waits on it.
+    _idle: LeanFlag | None = None
+    _gone: LeanFlag | None = None
 
     async def websocket_connect(self, message: dict) -> None:
         install(asyncio.get_running_loop())
@@ -114,8 +116,7 @@ class Drainable:
             await self.accept()
             await self.close(code=SERVICE_RESTART)
             return
-        self._idle, self._gone = asyncio.Event(), asyncio.Event()
-        self._idle.set()
+        self._idle, self._gone = LeanFlag(raised=True), LeanFlag(raised=False)
         _live.add(self)
         await super().websocket_connect(message)
         connection_id.set(getattr(self, "conn_id", None))

@@ -37,6 +37,9 @@ SERVERS = ("daphne", "uvicorn")
 # The servers refuse a bigger WebSocket message themselves, closing with 1009 (the contract);
 # daphne as `make run` starts it, uvicorn with the production command's flags (deploy/serve.sh).
 MAX_MESSAGE = str(settings.WS_MAX_FRAME_BYTES)
+# uvicorn's WebSocket protocol, as deploy/serve.sh runs it. "uvicorn-stock" is uvicorn's own
+# default (`websockets-sansio`), what a bare `uvicorn chatproject.asgi:application` gets.
+UVICORN_WS = {"uvicorn": "chatproject.uvicorn_ws:LeanWebSocketProtocol", "uvicorn-stock": "websockets-sansio"}
 
 
 def server_command(server: str, port: int) -> list[str]:
@@ -44,7 +47,7 @@ def server_command(server: str, port: int) -> list[str]:
     app = "chatproject.asgi:application"
     if server == "daphne":
         return daphne_command("127.0.0.1", port, app)  # daphne, sending 1009 rather than dropping the connection
-    if server == "uvicorn":
+    if server in UVICORN_WS:
         return [
             sys.executable,
             "-m",
@@ -54,7 +57,7 @@ def server_command(server: str, port: int) -> list[str]:
             "--port",
             str(port),
             "--ws",
-            "websockets",
+            UVICORN_WS[server],
             "--ws-max-size",
             MAX_MESSAGE,
             "--ws-per-message-deflate",  # as deploy/serve.sh: no zlib context per socket

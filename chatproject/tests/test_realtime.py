@@ -209,7 +209,7 @@ async def test_join_during_traffic_from_another_process_misses_nothing_after_hel
         await sender.close()
 
 
-@pytest.mark.parametrize("server_kind", SERVERS)
+@pytest.mark.parametrize("server_kind", [*SERVERS, "uvicorn-stock"])
 async def test_a_client_that_stops_reading_is_closed_with_4008_and_slows_nobody(make_user, server_kind):
     users = [await db(make_user)(f"user{n}") for n in range(6)]
     sender_user, staller_user, readers_users = users[0], users[1], users[2:]
