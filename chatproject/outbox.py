@@ -93,20 +93,17 @@ class WebsocketsWriter:
 
     def close(self, code: int) -> None:
         # The ASGI close writes the close frame after the buffered ones and waits up to
-        # websockets' close_timeout (10 s) for the handshake.
+        # the protocol's close timeout (10 s) for the handshake.
         spawn(_quietly(self.send({"type": "websocket.close", "code": code})))
 
     def abort(self) -> None:
         self.protocol.transport.abort()
 
 
-class SansioWriter:
-    """uvicorn's sans-I/O protocol: frame through its websockets state machine, no drain wait."""
+class SansioWriter(WebsocketsWriter):
+    """uvicorn's sans-I/O protocols: frame through their websockets state machine, no drain wait."""
 
-    __slots__ = ("protocol", "send")
-
-    def __init__(self, protocol: Any, send: Send) -> None:
-        self.protocol, self.send = protocol, send
+    __slots__ = ()
 
     def is_open(self) -> bool:
         protocol = self.protocol
@@ -116,16 +113,6 @@ class SansioWriter:
         conn = self.protocol.conn
         conn.send_text(data)  # one text frame, no fragments
         self.protocol.transport.write(b"".join(conn.data_to_send()))
-
-    def backlog(self) -> int:
-        return self.protocol.transport.get_write_buffer_size()
-
-    def close(self, code: int) -> None:
-        # The ASGI close goes after the buffered frames and starts uvicorn's close timer.
-        spawn(_quietly(self.send({"type": "websocket.close", "code": code})))
-
-    def abort(self) -> None:
-        self.protocol.transport.abort()
 
 
 class QueueWriter:
