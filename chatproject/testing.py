@@ -37,9 +37,13 @@ SERVERS = ("daphne", "uvicorn")
 # The servers refuse a bigger WebSocket message themselves, closing with 1009 (the contract);
 # daphne as `make run` starts it, uvicorn with the production command's flags (deploy/serve.sh).
 MAX_MESSAGE = str(settings.WS_MAX_FRAME_BYTES)
-# uvicorn's WebSocket protocol, as deploy/serve.sh runs it. "uvicorn-stock" is uvicorn's own
-# default (`websockets-sansio`), what a bare `uvicorn chatproject.asgi:application` gets.
-UVICORN_WS = {"uvicorn": "chatproject.uvicorn_ws:LeanWebSocketProtocol", "uvicorn-stock": "websockets-sansio"}
+# uvicorn's WebSocket protocol: "uvicorn" as deploy/serve.sh runs it, "uvicorn-stock" uvicorn's own
+# default (what a bare `uvicorn chatproject.asgi:application` gets), "uvicorn-lean" ours.
+UVICORN_WS = {
+    "uvicorn": "websockets",
+    "uvicorn-lean": "chatproject.uvicorn_ws:LeanWebSocketProtocol",
+    "uvicorn-stock": "websockets-sansio",
+}
 
 
 def server_command(server: str, port: int) -> list[str]:

@@ -45,7 +45,7 @@ exec uvicorn chatproject.asgi:application \
   --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" \
   --workers "$workers" \
   --loop uvloop --http httptools \
-  --ws chatproject.uvicorn_ws:LeanWebSocketProtocol --ws-max-size 65536 --ws-per-message-deflate false \
+  --ws websockets --ws-max-size 65536 --ws-per-message-deflate false \
   $proxy_flags \
   --timeout-graceful-shutdown "$((grace_int + 1))" \
   --no-access-log \
