@@ -1,7 +1,9 @@
 """uvicorn's sans-I/O WebSocket protocol, holding less for each open socket.
 
-Run uvicorn with `--ws chatproject.uvicorn_ws:LeanWebSocketProtocol` (deploy/serve.sh
-does). uvicorn's own `websockets-sansio` keeps, for the whole life of every socket, the
+Run uvicorn with `--ws chatproject.uvicorn_ws:LeanWebSocketProtocol`. Not yet the default
+in deploy/serve.sh: see docs/scaling.md, "What an idle socket holds on uvicorn".
+
+uvicorn's own `websockets-sansio` keeps, for the whole life of every socket, the
 handshake's request and response with all their headers, an `asyncio.Queue` for what
 the client sent (three deques and an Event) and an `asyncio.Event` for flow control:
 about 6 KiB of an idle socket. This subclass lets the handshake go once it is answered
