@@ -125,7 +125,7 @@ class ServerProc:
         self.logpath = logdir / f"{spec.name}-{port}.log"
         if spec.server == "uvicorn":
             server = [str(VENV_BIN / "uvicorn"), "--host", "127.0.0.1", "--port", str(port)]
-            server += ["--ws", "websockets"]  # as deploy/serve.sh
+            server += ["--ws", "chatproject.uvicorn_ws:LeanWebSocketProtocol"]  # as deploy/serve.sh
             server += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
             server += ["--ws-per-message-deflate", "false"]  # as deploy/serve.sh
             self.cmd = [*taskset_prefix(cores), *server, spec.app]

@@ -11,8 +11,8 @@ How bytes get to the socket depends on the server, behind one small interface:
 
 - daphne: frames go straight into the connection's Twisted transport (which never
   blocks); its write buffer is the backlog.
-- uvicorn (`--ws websockets`, as deploy/serve.sh; its default `websockets-sansio`; and
-  `chatproject.uvicorn_ws:LeanWebSocketProtocol`): frames are written to the
+- uvicorn (`chatproject.uvicorn_ws:LeanWebSocketProtocol`, as deploy/serve.sh; its
+  default `websockets-sansio`; its legacy `websockets`): frames are written to the
   asyncio transport without waiting for it to drain (the ASGI `send()` would wait, which
   is what let one reader that stopped freeze a whole process); its write buffer is the
   backlog.

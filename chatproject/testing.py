@@ -37,12 +37,13 @@ SERVERS = ("daphne", "uvicorn")
 # The servers refuse a bigger WebSocket message themselves, closing with 1009 (the contract);
 # daphne as `make run` starts it, uvicorn with the production command's flags (deploy/serve.sh).
 MAX_MESSAGE = str(settings.WS_MAX_FRAME_BYTES)
-# uvicorn's WebSocket protocol: "uvicorn" as deploy/serve.sh runs it, "uvicorn-stock" uvicorn's own
-# default (what a bare `uvicorn chatproject.asgi:application` gets), "uvicorn-lean" ours.
+# uvicorn's WebSocket protocol: "uvicorn" ours, as deploy/serve.sh runs it; "uvicorn-stock" uvicorn's
+# own default (what a bare `uvicorn chatproject.asgi:application` gets); "uvicorn-legacy" its
+# older `websockets` protocol.
 UVICORN_WS = {
-    "uvicorn": "websockets",
-    "uvicorn-lean": "chatproject.uvicorn_ws:LeanWebSocketProtocol",
+    "uvicorn": "chatproject.uvicorn_ws:LeanWebSocketProtocol",
     "uvicorn-stock": "websockets-sansio",
+    "uvicorn-legacy": "websockets",
 }
 
 

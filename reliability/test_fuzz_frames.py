@@ -8,6 +8,7 @@ the embedded SQLite database, whose integer range is where ids used to crash han
 
 import asyncio
 import json
+import os
 import threading
 
 import pytest
@@ -78,10 +79,15 @@ def frames(room_ids: list[int], *, oversized: bool = True):
     return st.lists(raw, min_size=BATCH, max_size=BATCH)
 
 
-@pytest.mark.parametrize("site", ["uvicorn+postgresql", "daphne+sqlite"])
+# FUZZ_SITES adds sites, e.g. "uvicorn-legacy+postgresql" (the kinds of chatproject.testing.UVICORN_WS).
+SITES = ["uvicorn+postgresql", "daphne+sqlite", *filter(None, os.environ.get("FUZZ_SITES", "").split(","))]
+
+
+@pytest.mark.parametrize("site", SITES)
 def test_generated_frames_never_crash_a_handler(site, launch, redis_server, tmp_path, report):
-    if site == "uvicorn+postgresql":
-        server = launch("uvicorn", redis=redis_server)
+    kind, database = site.split("+")
+    if database == "postgresql":
+        server = launch(kind, redis=redis_server)
         world = make_world(3, prefix="fz")
         room_ids, token = [world.room_id], world.tokens[0]
     else:

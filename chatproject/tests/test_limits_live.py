@@ -282,6 +282,25 @@ async def test_a_frame_over_64_kib_closes_1009(servers, make_user, kind):
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("kind", SERVERS)
+async def test_a_frame_over_64_kib_closes_1009_with_more_frames_behind_it(servers, make_user, kind):
+    # A client that goes on sending: its next frames are still unread when the server fails
+    # the connection. Closing the socket then would reset it and lose the close frame (1006).
+    user = await db(make_user)(f"bigpipe-{kind}")
+    codes = []
+    for _ in range(5):
+        ws = await open_ws(servers[kind], user)
+        await ws.send(json.dumps({"type": "ping", "pad": "x" * 70_000}))
+        for _ in range(20):
+            try:
+                await ws.send(json.dumps({"type": "ping"}))
+            except websockets.ConnectionClosed:
+                break
+        codes.append(await close_code(ws))
+    assert codes == [1009] * 5
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("kind", SERVERS)
 async def test_no_or_bad_credentials_close_4401(servers, make_user, kind):
     server = servers[kind]
     user = await db(make_user)(f"cred-{kind}")

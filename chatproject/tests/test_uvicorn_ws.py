@@ -46,13 +46,13 @@ async def idle_socket_cost_kib(server_kind: str, users: list) -> float:
 async def test_an_idle_socket_costs_less_than_on_uvicorns_own_protocol(make_user):
     users = [await db(make_user)(f"idle{n}") for n in range(30)]
     stock = await idle_socket_cost_kib("uvicorn-stock", users)
-    lean = await idle_socket_cost_kib("uvicorn-lean", users)
+    lean = await idle_socket_cost_kib("uvicorn", users)
     print(f"per idle socket: uvicorn-stock {stock:.1f} KiB, lean {lean:.1f} KiB")
     # The handshake, a Queue and three Events per socket are about 6 KiB of uvicorn's own.
     assert lean < stock - 2, (lean, stock)
 
 
-@pytest.mark.parametrize("server_kind", ["uvicorn-lean", "uvicorn-stock"])
+@pytest.mark.parametrize("server_kind", ["uvicorn", "uvicorn-stock", "uvicorn-legacy"])
 async def test_messages_flow_both_ways_and_the_close_handshake_completes(make_user, server_kind):
     alice, bob = await db(make_user)("alice"), await db(make_user)("bob")
     room = await room_with(alice, bob)
