@@ -4,8 +4,9 @@
 #
 # uvicorn (measured fastest in docs/benchmarks.md) with WEB_CONCURRENCY worker processes
 # under its own supervisor; uvicorn's sans-I/O WebSocket protocol holding less per socket
-# and closing a failed connection cleanly (chatproject/uvicorn_ws.py); the WebSocket implementation's own 64 KiB frame limit (a
-# bigger frame closes with 1009 before the application reads it); no permessage-deflate
+# and closing a failed connection cleanly (chatproject/uvicorn_ws.py); the WebSocket
+# implementation's own 64 KiB frame limit (a bigger frame closes with 1009 before the
+# application reads it); no permessage-deflate
 # (every browser offers it, and a zlib context per socket cost ~100 KiB of memory, 135
 # instead of 37 KiB per idle socket, plus compressing every frame once per socket in a
 # fan-out: chat frames are small, so memory and CPU matter more); X-Forwarded-For and

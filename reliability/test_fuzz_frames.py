@@ -95,7 +95,7 @@ def test_generated_frames_never_crash_a_handler(site, launch, redis_server, tmp_
 
         var_dir = tmp_path / "var"
         embedded = embedded_site(var_dir)
-        server = launch("daphne", database_url="", VAR_DIR=str(var_dir))
+        server = launch(kind, database_url="", VAR_DIR=str(var_dir))
         room_ids, token = [embedded["room"]], embedded["tokens"][0]
     oversized = True  # both servers close a frame over 64 KiB with 1009 (chatproject/daphne_compat.py)
 
